@@ -1,0 +1,214 @@
+// The local store: one adviser's caseload in one SQLite file, every change recorded as an
+// operation in an outbox in the same transaction, remote operations merged with the same rules.
+//
+// Threads: a Store may be shared between threads; its methods serialise on an internal lock.
+// A Transaction holds that lock from Begin() until Commit() or destruction, and must be used and
+// ended on the thread that began it. Observers are called after a commit, on the committing
+// thread, without the lock held (they may read the store).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "carnet/env.h"
+#include "carnet/hlc.h"
+#include "carnet/operation.h"
+#include "carnet/schema.h"
+#include "carnet/status.h"
+
+namespace carnet {
+
+struct StoreOptions {
+  std::string path;       // the SQLite file; created if missing
+  std::string device_id;  // this tablet's id; a store file belongs to one device for life
+  Env* env = nullptr;     // not owned; must outlive the store
+  const Schema* schema = nullptr;  // defaults to Schema::Programme()
+  HlcOptions clock;
+  int busy_timeout_ms = 5000;
+};
+
+struct LogEntry {
+  Stamp stamp;
+  std::string text;            // empty when redacted
+  bool redacted = false;
+  std::optional<Stamp> revises;  // the entry this one is a revision of
+};
+
+struct FieldValue {
+  FieldKind kind = FieldKind::kRegister;
+  std::optional<std::string> value;    // register: the winner's value; none if unset or cleared
+  std::optional<Stamp> stamp;          // register: the winner's stamp
+  bool in_conflict = false;            // register: other concurrent values are kept for review
+  std::vector<std::string> elements;   // set: present elements, sorted
+  std::vector<LogEntry> entries;       // log: entries by stamp, redacted ones included
+};
+
+struct Record {
+  std::string collection;
+  std::string id;
+  std::map<std::string, FieldValue> fields;  // only fields that hold something
+};
+
+enum class ConflictKind {
+  kConcurrentWrite,   // two devices wrote a register without seeing each other's value
+  kEditedWhileDeleted,  // a record was deleted on one device while edited on another
+};
+
+struct Conflict {
+  ConflictKind kind = ConflictKind::kConcurrentWrite;
+  std::string collection;
+  std::string record;
+  std::string field;
+  // kConcurrentWrite: the value in force (the winner) and the concurrent one that lost.
+  // kEditedWhileDeleted: kept_* is the tombstone (no value), losing_* the edit the deleter had
+  // not seen (a register value, a set element or a log text).
+  std::optional<std::string> kept_value;
+  Stamp kept_stamp;
+  std::optional<std::string> losing_value;
+  Stamp losing_stamp;
+};
+
+struct Change {
+  std::string collection;
+  std::string record;
+  std::string field;  // empty for a delete or restore
+  bool remote = false;
+};
+using Observer = std::function<void(const std::vector<Change>&)>;
+using ObserverId = uint64_t;
+
+struct ApplyStats {
+  size_t applied = 0;     // operations that changed something
+  size_t duplicates = 0;  // operations already known
+};
+
+class Store;
+
+// A group of local changes committed together, or not at all. Rolls back when destroyed
+// uncommitted. After a failed call the transaction can still commit the calls that succeeded.
+class Transaction {
+ public:
+  Transaction(Transaction&&) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+
+  // Writes registers. A value of std::nullopt clears the field.
+  Status Put(const std::string& collection, const std::string& id,
+             const std::vector<std::pair<std::string, std::optional<std::string>>>& fields);
+  Status Set(const std::string& collection, const std::string& id, const std::string& field,
+             std::optional<std::string> value);
+  Status Add(const std::string& collection, const std::string& id, const std::string& field,
+             const std::string& element);
+  Status Remove(const std::string& collection, const std::string& id, const std::string& field,
+                const std::string& element);
+  // Appends a log entry; `revises` names the entry this text revises (both are kept).
+  Result<Stamp> Append(const std::string& collection, const std::string& id,
+                       const std::string& field, const std::string& text,
+                       std::optional<Stamp> revises = std::nullopt);
+  Status Redact(const std::string& collection, const std::string& id, const std::string& field,
+                const Stamp& entry);
+  Status Delete(const std::string& collection, const std::string& id);
+  Status Restore(const std::string& collection, const std::string& id);
+  // Ends a kConcurrentWrite conflict: writes `value` over every value of the field, winner and
+  // losers alike, so the conflict disappears on every replica that receives the write.
+  Status Resolve(const std::string& collection, const std::string& id, const std::string& field,
+                 std::optional<std::string> value);
+  // Ends the kEditedWhileDeleted conflicts of a record: keep it deleted (a new tombstone that has
+  // seen every edit) or bring it back with its edits.
+  Status ResolveDeleted(const std::string& collection, const std::string& id, bool keep_deleted);
+
+  Status Commit();
+
+ private:
+  friend class Store;
+  explicit Transaction(Store* store);
+  Store* store_;
+  bool open_ = false;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& device_id() const;
+  const Schema& schema() const;
+
+  // A new 128-bit record id (32 hex digits) drawn from the Env's randomness.
+  std::string NewId();
+
+  Result<Transaction> Begin();
+
+  // One-change transactions.
+  Status Put(const std::string& collection, const std::string& id,
+             const std::vector<std::pair<std::string, std::optional<std::string>>>& fields);
+  Status Set(const std::string& collection, const std::string& id, const std::string& field,
+             std::optional<std::string> value);
+  Status Add(const std::string& collection, const std::string& id, const std::string& field,
+             const std::string& element);
+  Status Remove(const std::string& collection, const std::string& id, const std::string& field,
+                const std::string& element);
+  Result<Stamp> Append(const std::string& collection, const std::string& id,
+                       const std::string& field, const std::string& text,
+                       std::optional<Stamp> revises = std::nullopt);
+  Status Redact(const std::string& collection, const std::string& id, const std::string& field,
+                const Stamp& entry);
+  Status Delete(const std::string& collection, const std::string& id);
+  Status Restore(const std::string& collection, const std::string& id);
+  Status Resolve(const std::string& collection, const std::string& id, const std::string& field,
+                 std::optional<std::string> value);
+  Status ResolveDeleted(const std::string& collection, const std::string& id, bool keep_deleted);
+
+  // kNotFound for a record never seen or deleted.
+  Result<Record> Get(const std::string& collection, const std::string& id);
+  // Records not deleted, by id. With `field`, only those whose register `field` equals `value`.
+  Result<std::vector<Record>> List(const std::string& collection);
+  Result<std::vector<Record>> Query(const std::string& collection, const std::string& field,
+                                    const std::string& value);
+  Result<std::vector<Conflict>> Conflicts();
+
+  ObserverId AddObserver(Observer observer);
+  void RemoveObserver(ObserverId id);
+
+  // --- What sync calls ---
+
+  // Local operations not yet acknowledged, in sequence order, with seq > after_seq.
+  Result<std::vector<Operation>> PendingOperations(uint64_t after_seq, size_t limit);
+  Result<uint64_t> PendingCount();
+  // The server has made operations up to `seq` durable: they leave the outbox.
+  Status AcknowledgeOperations(uint64_t seq);
+  // Merges remote operations, all or nothing: a malformed operation or a stamp too far in the
+  // future refuses the whole batch and writes nothing. `sync_state` key/values are saved in the
+  // same transaction (a pull cursor covers exactly what was applied with it).
+  Result<ApplyStats> ApplyRemote(
+      const std::vector<Operation>& ops,
+      const std::vector<std::pair<std::string, std::string>>& sync_state = {});
+  Result<std::optional<std::string>> GetSyncState(const std::string& key);
+  Status SetSyncState(const std::string& key, const std::string& value);
+
+  // Clock offset (ms) measured by the server; persisted.
+  Status SetClockOffsetMs(int64_t offset_ms);
+  Hlc LastHlc();
+
+  // Every entry, dead ones included, in key order, one line each: replicas that have seen the
+  // same operations return byte-identical dumps. Local bookkeeping (outbox, clock) is left out.
+  Result<std::string> CanonicalDump();
+
+ public:
+  class Impl;  // opaque: the private side, in core/
+
+ private:
+  friend class Transaction;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace carnet

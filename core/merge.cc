@@ -1,0 +1,91 @@
+#include "carnet/merge.h"
+
+#include <algorithm>
+
+namespace carnet {
+namespace {
+
+bool CreatesOwnEntry(OpKind kind) {
+  return kind == OpKind::kWrite || kind == OpKind::kAdd || kind == OpKind::kAppend ||
+         kind == OpKind::kDelete;
+}
+
+EntryKey KeyFor(const Operation& op, const Stamp& stamp) {
+  return EntryKey{op.collection, op.record, op.field, op.element, stamp};
+}
+
+const Entry* FindEntry(const std::vector<Entry>& entries, const EntryKey& key) {
+  for (const Entry& e : entries) {
+    if (e.key == key) return &e;
+  }
+  return nullptr;
+}
+
+int Rank(const FieldSpec* field, const std::optional<std::string>& value) {
+  if (!value) return -1;
+  auto it = std::find(field->values.begin(), field->values.end(), *value);
+  return it == field->values.end() ? -1 : static_cast<int>(it - field->values.begin());
+}
+
+}  // namespace
+
+std::vector<EntryKey> KeysTouchedBy(const Operation& op) {
+  std::vector<EntryKey> keys;
+  if (CreatesOwnEntry(op.kind)) keys.push_back(KeyFor(op, op.stamp()));
+  if (OpRefsEndEntries(op.kind)) {
+    for (const Stamp& ref : op.refs) {
+      EntryKey key = KeyFor(op, ref);
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
+    }
+  }
+  return keys;
+}
+
+std::vector<Entry> MergeOperation(const Operation& op, const std::vector<Entry>& existing) {
+  std::vector<Entry> changes;
+  const FieldKind kind = FieldKindOf(op.kind);
+  const std::vector<EntryKey> keys = KeysTouchedBy(op);
+  size_t first_ended = 0;
+  if (CreatesOwnEntry(op.kind)) {
+    first_ended = 1;
+    // Present already means a duplicate, or an entry some later operation has ended before this
+    // one arrived: either way it stays as it is.
+    if (FindEntry(existing, keys[0]) == nullptr) {
+      Entry own{keys[0], kind, true, op.value, {}};
+      if (!OpRefsEndEntries(op.kind)) own.refs = op.refs;
+      changes.push_back(std::move(own));
+    }
+  }
+  for (size_t i = first_ended; i < keys.size(); ++i) {
+    const Entry* found = FindEntry(existing, keys[i]);
+    if (found != nullptr && !found->live) continue;
+    // Ending an entry not seen yet leaves its key behind, dead, so it cannot come alive later.
+    changes.push_back(Entry{keys[i], found ? found->kind : kind, false, std::nullopt, {}});
+  }
+  return changes;
+}
+
+const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& heads) {
+  const Entry* best = &heads.front();
+  const bool ranked = field != nullptr && field->forward_only;
+  for (const Entry& e : heads) {
+    if (ranked) {
+      int a = Rank(field, e.value), b = Rank(field, best->value);
+      if (a != b) {
+        if (a > b) best = &e;
+        continue;
+      }
+    }
+    if (e.key.stamp > best->key.stamp) best = &e;
+  }
+  return *best;
+}
+
+bool DeleteHadSeen(const std::vector<Stamp>& view, const Stamp& stamp) {
+  for (const Stamp& seen : view) {
+    if (seen.device == stamp.device && stamp.hlc <= seen.hlc) return true;
+  }
+  return false;
+}
+
+}  // namespace carnet

@@ -1,0 +1,3 @@
+#include "carnet/merge.h"
+
+#include <catch2/catch.hpp>
