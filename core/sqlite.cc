@@ -1,4 +1,4 @@
-#include "core/sqlite.h"
+#include "carnet/sqlite.h"
 
 #include <sqlite3.h>
 

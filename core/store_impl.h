@@ -9,7 +9,7 @@
 
 #include "carnet/merge.h"
 #include "carnet/store.h"
-#include "core/sqlite.h"
+#include "carnet/sqlite.h"
 
 namespace carnet {
 

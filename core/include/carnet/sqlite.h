@@ -1,4 +1,5 @@
-// A thin RAII layer over SQLite for the core's stores: one connection, prepared statements
+// A thin RAII layer over SQLite, shared by the core's store and the server's SQLite store (it is
+// not part of the app API): one connection, prepared statements
 // cached by their SQL text, SQLite result codes turned into carnet::Status.
 #pragma once
 
