@@ -65,6 +65,57 @@ std::vector<Entry> MergeOperation(const Operation& op, const std::vector<Entry>&
   return changes;
 }
 
+std::optional<Entry> MergeEntry(const Entry& incoming, const Entry* existing) {
+  if (existing == nullptr) {
+    if (incoming.live) return incoming;
+    return Entry{incoming.key, incoming.kind, false, std::nullopt, {}};
+  }
+  if (existing->live && !incoming.live) {
+    return Entry{existing->key, existing->kind, false, std::nullopt, {}};
+  }
+  return std::nullopt;
+}
+
+Status ValidateEntry(const Schema& schema, const Entry& entry) {
+  const EntryKey& key = entry.key;
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument("entry " + key.collection + "/" + key.record + "/" + key.field + " " +
+                           StampToString(key.stamp) + ": " + why);
+  };
+  const CollectionSpec* collection = schema.Find(key.collection);
+  if (collection == nullptr) return bad("unknown collection");
+  if (!IsValidRecordId(key.record)) return bad("invalid record id");
+  if (!IsValidDeviceId(key.stamp.device) || key.stamp.hlc == 0) return bad("malformed stamp");
+  if (static_cast<int>(entry.kind) < 0 || static_cast<int>(entry.kind) > 2) return bad("bad kind");
+  if (entry.refs.size() > kMaxRefs) return bad("too many refs");
+  for (const Stamp& ref : entry.refs) {
+    if (!IsValidDeviceId(ref.device) || ref.hlc == 0) return bad("malformed ref");
+  }
+  if (!entry.live && (entry.value || !entry.refs.empty())) return bad("a dead entry holds nothing");
+  if (entry.value && entry.value->size() > kMaxValueBytes) return bad("value too large");
+  if (key.element.size() > kMaxValueBytes) return bad("element too large");
+  if (key.field.empty()) {
+    if (entry.kind != FieldKind::kSet || !key.element.empty() || entry.value)
+      return bad("malformed tombstone");
+    return Status::Ok();
+  }
+  if (!IsValidName(key.field)) return bad("invalid field name");
+  if (entry.kind != FieldKind::kSet && !key.element.empty()) return bad("element outside a set");
+  const FieldSpec* field = collection->Find(key.field);
+  if (field == nullptr) return Status::Ok();  // a newer app's field: kept and passed on
+  if (field->kind != entry.kind) return bad("kind does not match the schema");
+  if (entry.kind == FieldKind::kSet) {
+    Status s = ValidateValue(*field, key.element);
+    if (!s.ok()) return bad(s.message());
+  } else if (entry.value) {
+    FieldSpec text = *field;
+    if (entry.kind == FieldKind::kLog) text.type = FieldType::kText;
+    Status s = ValidateValue(text, *entry.value);
+    if (!s.ok()) return bad(s.message());
+  }
+  return Status::Ok();
+}
+
 const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& heads) {
   const Entry* best = &heads.front();
   const bool ranked = field != nullptr && field->forward_only;

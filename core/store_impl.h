@@ -34,6 +34,14 @@ class Store::Impl {
   Status ApplyLocal(Operation op);
   Status AppendToOutbox(const Operation& op);
 
+  // Entry rows (store_sync.cc). FindEntry fills only key, kind and liveness.
+  Result<std::optional<Entry>> FindEntry(const EntryKey& key);
+  Status PutEntry(const Entry& entry);
+  // A record and, for a participant, every record whose participant field names them.
+  Result<std::vector<std::pair<std::string, std::string>>> RecordsToForget(
+      const std::string& collection, const std::string& id);
+  Status ForgetRecords(const std::string& collection, const std::string& id);
+
   Status BeginTransaction();
   Status CommitTransaction(std::vector<Change>* changes);  // hands back the changes to announce
   void RollbackTransaction();

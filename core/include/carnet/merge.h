@@ -55,6 +55,14 @@ std::vector<EntryKey> KeysTouchedBy(const Operation& op);
 // to write (insert or replace). Empty when the operation changes nothing (a duplicate).
 std::vector<Entry> MergeOperation(const Operation& op, const std::vector<Entry>& existing);
 
+// Joins an entry state received from another replica (a server pull) with the local one:
+// absent < live < dead. Returns the entry to write, or nothing when the local state already
+// includes it.
+std::optional<Entry> MergeEntry(const Entry& incoming, const Entry* existing);
+
+// Structural and schema checks of an entry received from elsewhere, as for operations.
+Status ValidateEntry(const Schema& schema, const Entry& entry);
+
 // The winner among the live heads of a register, by (rank, stamp) for forward-only fields and by
 // stamp otherwise. `heads` must not be empty.
 const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& heads);

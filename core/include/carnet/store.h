@@ -18,6 +18,7 @@
 
 #include "carnet/env.h"
 #include "carnet/hlc.h"
+#include "carnet/merge.h"
 #include "carnet/operation.h"
 #include "carnet/schema.h"
 #include "carnet/status.h"
@@ -191,6 +192,18 @@ class Store {
   Result<ApplyStats> ApplyRemote(
       const std::vector<Operation>& ops,
       const std::vector<std::pair<std::string, std::string>>& sync_state = {});
+  // Merges entry states pulled from the server (see carnet/merge.h, MergeEntry), then forgets the
+  // records named in `forget` (see Forget), all in one transaction with `sync_state`. All or
+  // nothing: a malformed entry, a stamp too far ahead, or a record to forget that still has
+  // operations in the outbox (kFailedPrecondition: push first) refuses the whole batch.
+  Result<ApplyStats> ApplyPulled(
+      const std::vector<Entry>& entries,
+      const std::vector<std::pair<std::string, std::string>>& forget,
+      const std::vector<std::pair<std::string, std::string>>& sync_state);
+  // Removes a record and, for a participant, every record that belongs to them, from this
+  // replica only: no operation is made (the records left this device's scope, or the server
+  // purged them). Refused with kFailedPrecondition while the outbox holds changes to them.
+  Status Forget(const std::string& collection, const std::string& id);
   Result<std::optional<std::string>> GetSyncState(const std::string& key);
   Status SetSyncState(const std::string& key, const std::string& value);
 

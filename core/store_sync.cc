@@ -1,0 +1,168 @@
+// What the sync client needs beyond operations: merging pulled entry states and forgetting
+// records that left this device's scope.
+#include <set>
+
+#include "carnet/store.h"
+#include "core/store_impl.h"
+
+namespace carnet {
+
+Result<std::optional<Entry>> Store::Impl::FindEntry(const EntryKey& key) {
+  Result<sqlite::Statement*> st = db_->Prepare(
+      "SELECT kind, live FROM entries WHERE collection = ? AND record = ? AND field = ? AND "
+      "element = ? AND stamp = ?");
+  if (!st.ok()) return st.status();
+  sqlite::Statement* s = *st;
+  s->Bind(1, key.collection);
+  s->Bind(2, key.record);
+  s->Bind(3, key.field);
+  s->Bind(4, key.element);
+  s->BindBlob(5, EncodeStamp(key.stamp));
+  Status status;
+  std::optional<Entry> found;
+  // Merging needs only whether the entry exists and lives: an entry's content never changes.
+  if (s->Step(&status)) found = Entry{key, static_cast<FieldKind>(s->Int(0)), s->Int(1) != 0, {}, {}};
+  s->Reset();
+  if (!status.ok()) return status;
+  return found;
+}
+
+Status Store::Impl::PutEntry(const Entry& e) {
+  Result<sqlite::Statement*> st =
+      db_->Prepare("INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!st.ok()) return st.status();
+  sqlite::Statement* s = *st;
+  s->Bind(1, e.key.collection);
+  s->Bind(2, e.key.record);
+  s->Bind(3, e.key.field);
+  s->Bind(4, e.key.element);
+  s->BindBlob(5, EncodeStamp(e.key.stamp));
+  s->Bind(6, static_cast<int64_t>(e.kind));
+  s->Bind(7, int64_t{e.live});
+  if (e.value) {
+    s->BindBlob(8, *e.value);
+  } else {
+    s->BindNull(8);
+  }
+  if (e.refs.empty()) {
+    s->BindNull(9);
+  } else {
+    s->BindBlob(9, EncodeRefs(e.refs));
+  }
+  return s->Run();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Store::Impl::RecordsToForget(
+    const std::string& collection, const std::string& id) {
+  std::vector<std::pair<std::string, std::string>> records = {{collection, id}};
+  if (collection != "participants") return records;
+  for (const CollectionSpec& c : schema_->collections()) {
+    if (c.participant_field.empty()) continue;
+    Result<sqlite::Statement*> st = db_->Prepare(
+        "SELECT DISTINCT record FROM entries WHERE collection = ? AND field = ? AND live = 1 AND "
+        "value = CAST(? AS BLOB)");
+    if (!st.ok()) return st.status();
+    (*st)->Bind(1, c.name);
+    (*st)->Bind(2, c.participant_field);
+    (*st)->Bind(3, id);
+    Status status;
+    while ((*st)->Step(&status)) records.emplace_back(c.name, (*st)->Text(0));
+    if (!status.ok()) return status;
+  }
+  return records;
+}
+
+Status Store::Impl::ForgetRecords(const std::string& collection, const std::string& id) {
+  Result<std::vector<std::pair<std::string, std::string>>> records = RecordsToForget(collection, id);
+  if (!records.ok()) return records.status();
+  for (const auto& [c, r] : *records) {
+    Result<sqlite::Statement*> pending =
+        db_->Prepare("SELECT 1 FROM outbox WHERE collection = ? AND record = ? LIMIT 1");
+    if (!pending.ok()) return pending.status();
+    (*pending)->Bind(1, c);
+    (*pending)->Bind(2, r);
+    Status status;
+    bool has_pending = (*pending)->Step(&status);
+    (*pending)->Reset();
+    CARNET_RETURN_IF_ERROR(status);
+    if (has_pending) {
+      return FailedPrecondition(c + " " + r + " has changes not yet pushed: push before forgetting");
+    }
+    Result<sqlite::Statement*> erase =
+        db_->Prepare("DELETE FROM entries WHERE collection = ? AND record = ?");
+    if (!erase.ok()) return erase.status();
+    (*erase)->Bind(1, c);
+    (*erase)->Bind(2, r);
+    CARNET_RETURN_IF_ERROR((*erase)->Run());
+    pending_changes_.push_back(Change{c, r, "", true});
+  }
+  return Status::Ok();
+}
+
+Result<ApplyStats> Store::ApplyPulled(
+    const std::vector<Entry>& entries,
+    const std::vector<std::pair<std::string, std::string>>& forget,
+    const std::vector<std::pair<std::string, std::string>>& sync_state) {
+  std::unique_lock<std::recursive_mutex> lock(impl_->mutex_);
+  Hlc newest = 0;
+  for (const Entry& e : entries) {
+    CARNET_RETURN_IF_ERROR(ValidateEntry(*impl_->schema_, e));
+    CARNET_RETURN_IF_ERROR(impl_->clock_.CheckSkew(e.key.stamp.hlc));
+    newest = std::max(newest, e.key.stamp.hlc);
+  }
+  for (const auto& [collection, id] : forget) {
+    if (impl_->schema_->Find(collection) == nullptr || !IsValidRecordId(id)) {
+      return InvalidArgument("cannot forget " + collection + " " + id + ": no such record kind");
+    }
+  }
+  CARNET_RETURN_IF_ERROR(impl_->BeginTransaction());
+  ApplyStats stats;
+  Status status = [&]() -> Status {
+    for (const Entry& e : entries) {
+      Result<std::optional<Entry>> existing = impl_->FindEntry(e.key);
+      if (!existing.ok()) return existing.status();
+      std::optional<Entry> merged = MergeEntry(e, existing->has_value() ? &**existing : nullptr);
+      if (!merged) {
+        ++stats.duplicates;
+        continue;
+      }
+      CARNET_RETURN_IF_ERROR(impl_->PutEntry(*merged));
+      ++stats.applied;
+      impl_->pending_changes_.push_back(Change{e.key.collection, e.key.record, e.key.field, true});
+    }
+    for (const auto& [collection, id] : forget) {
+      CARNET_RETURN_IF_ERROR(impl_->ForgetRecords(collection, id));
+    }
+    for (const auto& [key, value] : sync_state) {
+      Result<sqlite::Statement*> put =
+          impl_->db_->Prepare("INSERT OR REPLACE INTO sync_state VALUES(?, ?)");
+      if (!put.ok()) return put.status();
+      (*put)->Bind(1, key);
+      (*put)->Bind(2, value);
+      CARNET_RETURN_IF_ERROR((*put)->Run());
+    }
+    return Status::Ok();
+  }();
+  if (!status.ok()) {
+    impl_->RollbackTransaction();
+    return status;
+  }
+  if (newest != 0) (void)impl_->clock_.Observe(newest);  // checked above, cannot be refused
+  std::vector<Change> changes;
+  CARNET_RETURN_IF_ERROR(impl_->CommitTransaction(&changes));
+  lock.unlock();
+  impl_->Notify(changes);
+  return stats;
+}
+
+Status Store::Forget(const std::string& collection, const std::string& id) {
+  Result<Transaction> txn = Begin();
+  if (!txn.ok()) return txn.status();
+  if (impl_->schema_->Find(collection) == nullptr) {
+    return InvalidArgument("unknown collection '" + collection + "'");
+  }
+  CARNET_RETURN_IF_ERROR(impl_->ForgetRecords(collection, id));
+  return txn->Commit();
+}
+
+}  // namespace carnet
