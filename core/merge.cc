@@ -21,6 +21,20 @@ const Entry* FindEntry(const std::vector<Entry>& entries, const EntryKey& key) {
   return nullptr;
 }
 
+std::string Escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 int Rank(const FieldSpec* field, const std::optional<std::string>& value) {
   if (!value) return -1;
   auto it = std::find(field->values.begin(), field->values.end(), *value);
@@ -130,6 +144,18 @@ const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& he
     if (e.key.stamp > best->key.stamp) best = &e;
   }
   return *best;
+}
+
+std::string CanonicalLine(const Entry& e) {
+  std::string line = Escape(e.key.collection) + "\t" + Escape(e.key.record) + "\t" +
+                     Escape(e.key.field) + "\t" + Escape(e.key.element) + "\t" +
+                     StampToString(e.key.stamp) + "\t" + FieldKindName(e.kind) + "\t" +
+                     (e.live ? "live" : "dead") + "\t" + (e.value ? Escape(*e.value) : "-") + "\t";
+  for (size_t i = 0; i < e.refs.size(); ++i) {
+    if (i > 0) line += ",";
+    line += StampToString(e.refs[i]);
+  }
+  return line + "\n";
 }
 
 bool DeleteHadSeen(const std::vector<Stamp>& view, const Stamp& stamp) {

@@ -66,20 +66,6 @@ std::vector<const Entry*> Losers(const FieldSpec* field, const std::vector<Entry
   return losers;
 }
 
-std::string Escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<std::vector<Entry>> Store::Impl::LoadRecord(const std::string& collection,
@@ -279,7 +265,7 @@ Result<std::vector<Conflict>> Store::Conflicts() {
   return conflicts;
 }
 
-Result<std::string> Store::CanonicalDump() {
+Result<std::string> Store::CanonicalDump(bool live_only) {
   std::lock_guard<std::recursive_mutex> lock(impl_->mutex_);
   Result<sqlite::Statement*> st = impl_->db_->Prepare(
       std::string(kEntryColumns) + "ORDER BY collection, record, field, element, stamp");
@@ -292,14 +278,8 @@ Result<std::string> Store::CanonicalDump() {
       (*st)->Reset();
       return e.status();
     }
-    dump += Escape(e->key.collection) + "\t" + Escape(e->key.record) + "\t" +
-            Escape(e->key.field) + "\t" + Escape(e->key.element) + "\t" +
-            StampToString(e->key.stamp) + "\t" + FieldKindName(e->kind) + "\t" +
-            (e->live ? "live" : "dead") + "\t" + (e->value ? Escape(*e->value) : "-") + "\t";
-    for (size_t i = 0; i < e->refs.size(); ++i) {
-      dump += (i ? "," : "") + StampToString(e->refs[i]);
-    }
-    dump += "\n";
+    if (live_only && !e->live) continue;
+    dump += CanonicalLine(*e);
   }
   if (!status.ok()) return status;
   return dump;

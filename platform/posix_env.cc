@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <thread>
 
 namespace carnet {
 
@@ -47,6 +48,10 @@ std::string PosixEnv::DataDirectory() {
   if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return std::string(xdg) + "/carnet";
   if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/share/carnet";
   return ".";
+}
+
+void PosixEnv::SleepForMillis(int64_t ms) {
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 }  // namespace carnet

@@ -1,6 +1,7 @@
 // An Env for tests: a clock the test moves, seeded randomness, logs kept in memory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -28,6 +29,7 @@ class TestEnv : public Env {
     logs_.push_back(std::string(LogLevelName(level)) + ": " + std::string(message));
   }
   std::string DataDirectory() override { return data_directory_; }
+  void SleepForMillis(int64_t ms) override { now_ms_ += ms; }
 
   void SetNow(int64_t ms) { now_ms_ = ms; }
   void Advance(int64_t ms) { now_ms_ += ms; }
@@ -38,7 +40,7 @@ class TestEnv : public Env {
   }
 
  private:
-  int64_t now_ms_;
+  std::atomic<int64_t> now_ms_;
   uint64_t random_state_;
   std::string data_directory_ = ".";
   std::mutex mutex_;

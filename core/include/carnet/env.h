@@ -31,6 +31,10 @@ class Env {
 
   // Folder where stores live when the app gives a bare file name.
   virtual std::string DataDirectory() = 0;
+
+  // Blocks the calling thread for `ms` milliseconds (retry backoff). A test Env advances its
+  // clock instead of sleeping.
+  virtual void SleepForMillis(int64_t ms) = 0;
 };
 
 }  // namespace carnet

@@ -67,6 +67,10 @@ Status ValidateEntry(const Schema& schema, const Entry& entry);
 // stamp otherwise. `heads` must not be empty.
 const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& heads);
 
+// One line describing an entry (tab-separated, escaped, newline-terminated): the unit of the
+// canonical dumps that replicas compare.
+std::string CanonicalLine(const Entry& entry);
+
 // Whether a delete tombstone whose refs are `view` (per device, the greatest stamp seen) had seen
 // the entry stamped `stamp`.
 bool DeleteHadSeen(const std::vector<Stamp>& view, const Stamp& stamp);

@@ -211,9 +211,11 @@ class Store {
   Status SetClockOffsetMs(int64_t offset_ms);
   Hlc LastHlc();
 
-  // Every entry, dead ones included, in key order, one line each: replicas that have seen the
-  // same operations return byte-identical dumps. Local bookkeeping (outbox, clock) is left out.
-  Result<std::string> CanonicalDump();
+  // Every entry, dead ones included, in key order, one line each (CanonicalLine): replicas that
+  // have seen the same operations return byte-identical dumps. Local bookkeeping (outbox, clock)
+  // is left out. With `live_only`, dead entries too: what a tablet and the server compare, since
+  // each purges dead entries on its own schedule.
+  Result<std::string> CanonicalDump(bool live_only = false);
 
  public:
   class Impl;  // opaque: the private side, in core/

@@ -25,6 +25,7 @@ class PosixEnv : public Env {
   uint64_t RandomU64() override;  // getrandom(2): cryptographically secure
   void Log(LogLevel level, std::string_view message) override;
   std::string DataDirectory() override;
+  void SleepForMillis(int64_t ms) override;
 
  private:
   PosixEnvOptions options_;

@@ -1,0 +1,69 @@
+// The central records behind carnet-server: merged state, devices and their progress. The HTTP
+// layer (carnet/server.h) speaks only to this interface; SQLite is the default implementation,
+// PostgreSQL comes next.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "carnet/env.h"
+#include "carnet/operation.h"
+#include "carnet/schema.h"
+#include "carnet/status.h"
+#include "carnet/wire.h"
+
+namespace carnet {
+
+struct Device {
+  std::string id;
+  std::string adviser;
+  std::vector<std::string> territories;
+  bool revoked = false;
+  uint64_t cursor = 0;            // the cursor of its last pull: it has everything before
+  uint64_t acknowledged_seq = 0;  // its highest operation applied here
+  int64_t last_contact_ms = 0;
+};
+
+struct ServerStoreOptions {
+  Env* env = nullptr;  // not owned
+  const Schema* schema = nullptr;  // defaults to Schema::Programme()
+  int64_t max_forward_skew_ms = 15 * 60 * 1000;
+};
+
+class ServerStore {
+ public:
+  virtual ~ServerStore() = default;
+
+  // Registers a device with the hash of its token. kAlreadyExists if the id is taken.
+  virtual Status Enroll(const Device& device, const std::string& token_hash) = 0;
+  // The device a token hash belongs to; kUnauthenticated if none, or if it is revoked.
+  virtual Result<Device> Authenticate(const std::string& token_hash) = 0;
+  virtual Result<std::vector<Device>> Devices() = 0;
+  virtual Status Revoke(const std::string& device_id) = 0;
+
+  // Applies a device's operations, all or nothing (sync/PROTOCOL.md, Push).
+  virtual Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) = 0;
+  // The device's scope changed after `cursor`; records the cursor as acknowledged.
+  virtual Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) = 0;
+
+  // Drops what every device that must see it has pulled past (sync/PROTOCOL.md, Purge).
+  // Returns how many entries went.
+  virtual Result<uint64_t> Purge() = 0;
+
+  // The live entries of a device's scope, one line each in key order: what a tablet that is
+  // up to date holds (its own Store::CanonicalDump(true)). Empty device: everything.
+  virtual Result<std::string> ScopeDump(const std::string& device_id) = 0;
+};
+
+// "sqlite:PATH" (or a bare path). Creates the file if needed.
+Result<std::unique_ptr<ServerStore>> OpenServerStore(const std::string& spec,
+                                                     const ServerStoreOptions& options);
+
+// Tokens: 256 random bits as 64 hex digits; the server keeps only their SHA-256.
+std::string NewDeviceToken(Env* env);
+std::string HashToken(const std::string& token);
+
+}  // namespace carnet

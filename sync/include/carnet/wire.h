@@ -1,0 +1,93 @@
+// The sync protocol's messages (sync/PROTOCOL.md), defined once. They are serialised with
+// cereal: JSON for readability, portable binary then deflate for bulk transfer.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "carnet/merge.h"
+#include "carnet/operation.h"
+#include "carnet/status.h"
+
+namespace carnet::wire {
+
+constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kMinProtocolVersion = 1;  // the oldest version this build serves
+constexpr uint32_t kMaxProtocolVersion = 1;
+
+constexpr size_t kMaxPushOps = 5000;
+constexpr size_t kMaxPullEntries = 5000;
+constexpr size_t kMaxWireBytes = 8 * 1024 * 1024;   // a body as sent
+constexpr size_t kMaxBodyBytes = 16 * 1024 * 1024;  // a body once inflated
+
+enum class Format { kJson, kBinary };
+const char* ContentType(Format format);
+// Accepts a Content-Type header value (parameters ignored); nullopt when unknown.
+std::optional<Format> FormatFromContentType(std::string_view content_type);
+
+struct PushRequest {
+  uint32_t protocol = kProtocolVersion;
+  std::string device;
+  std::vector<Operation> ops;
+};
+
+struct PushReply {
+  uint64_t acknowledged_seq = 0;
+  uint32_t applied = 0;
+  uint32_t duplicates = 0;
+  int64_t server_time_ms = 0;
+};
+
+struct PullRequest {
+  uint32_t protocol = kProtocolVersion;
+  uint64_t cursor = 0;
+  uint32_t limit = 1000;
+};
+
+struct RecordRef {
+  std::string collection;
+  std::string record;
+  friend bool operator==(const RecordRef&, const RecordRef&) = default;
+};
+
+struct PullReply {
+  std::vector<Entry> entries;
+  std::vector<RecordRef> forget;
+  uint64_t next_cursor = 0;
+  bool more = false;
+  int64_t server_time_ms = 0;
+};
+
+struct StatusReply {
+  std::string device;
+  std::string adviser;
+  std::vector<std::string> territories;
+  uint64_t cursor = 0;
+  uint64_t acknowledged_seq = 0;
+  int64_t server_time_ms = 0;
+};
+
+struct ErrorReply {
+  std::string code;  // StatusCodeName()
+  std::string message;
+  bool retryable = false;
+  int64_t server_time_ms = 0;
+};
+
+// Serialises a message. Fails only on a body larger than kMaxWireBytes.
+template <typename Message>
+Result<std::string> Encode(const Message& message, Format format);
+
+// Parses a message; a malformed, truncated, oversized or too deeply nested body gives
+// kInvalidArgument (or kResourceExhausted past the size limits), never an exception or a crash.
+template <typename Message>
+Status Decode(std::string_view body, Format format, Message* message);
+
+// The HTTP status for a Status code, and back (for replies without a readable body).
+int HttpStatusFor(StatusCode code);
+StatusCode StatusCodeFromName(std::string_view name);
+
+}  // namespace carnet::wire
