@@ -20,6 +20,31 @@ Result<Stamp> DecodeStamp(std::string_view bytes) {
   return stamp;
 }
 
+std::string EncodeStampList(const std::vector<Stamp>& stamps) {
+  std::string out;
+  for (const Stamp& stamp : stamps) {
+    std::string bytes = EncodeStamp(stamp);
+    out.push_back(static_cast<char>(bytes.size() >> 8));
+    out.push_back(static_cast<char>(bytes.size() & 0xff));
+    out += bytes;
+  }
+  return out;
+}
+
+Result<std::vector<Stamp>> DecodeStampList(std::string_view bytes) {
+  std::vector<Stamp> stamps;
+  while (!bytes.empty()) {
+    if (bytes.size() < 2) return Status(StatusCode::kCorruption, "truncated stamp list");
+    size_t size = (static_cast<uint8_t>(bytes[0]) << 8) | static_cast<uint8_t>(bytes[1]);
+    if (bytes.size() < 2 + size) return Status(StatusCode::kCorruption, "truncated stamp list");
+    Result<Stamp> stamp = DecodeStamp(bytes.substr(2, size));
+    if (!stamp.ok()) return Status(StatusCode::kCorruption, stamp.status().message());
+    stamps.push_back(std::move(stamp.value()));
+    bytes.remove_prefix(2 + size);
+  }
+  return stamps;
+}
+
 std::string StampToString(const Stamp& stamp) {
   return std::to_string(HlcPhysicalMs(stamp.hlc)) + "." + std::to_string(HlcLogical(stamp.hlc)) +
          "@" + stamp.device;

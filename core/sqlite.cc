@@ -108,6 +108,8 @@ Database::~Database() {
   sqlite3_close(db_);
 }
 
+int64_t Database::Changes() { return sqlite3_changes64(db_); }
+
 Status Database::Exec(const std::string& sql) {
   char* error = nullptr;
   int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);

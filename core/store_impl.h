@@ -13,10 +13,6 @@
 
 namespace carnet {
 
-// Refs are stored as a blob of length-prefixed encoded stamps.
-std::string EncodeRefs(const std::vector<Stamp>& refs);
-Result<std::vector<Stamp>> DecodeRefs(std::string_view bytes);
-
 class Store::Impl {
  public:
   Impl(const StoreOptions& options, std::unique_ptr<sqlite::Database> db);

@@ -24,7 +24,7 @@ Result<Entry> ReadEntry(const sqlite::Statement& st) {
   e.kind = static_cast<FieldKind>(st.Int(5));
   e.live = st.Int(6) != 0;
   e.value = st.OptionalText(7);
-  Result<std::vector<Stamp>> refs = DecodeRefs(st.Text(8));
+  Result<std::vector<Stamp>> refs = DecodeStampList(st.Text(8));
   if (!refs.ok()) return refs.status();
   e.refs = std::move(refs.value());
   return e;

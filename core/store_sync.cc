@@ -47,7 +47,7 @@ Status Store::Impl::PutEntry(const Entry& e) {
   if (e.refs.empty()) {
     s->BindNull(9);
   } else {
-    s->BindBlob(9, EncodeRefs(e.refs));
+    s->BindBlob(9, EncodeStampList(e.refs));
   }
   return s->Run();
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "carnet/env.h"
 #include "carnet/status.h"
@@ -40,6 +41,10 @@ struct Stamp {
 std::string EncodeStamp(const Stamp& stamp);
 // Fails on fewer than 9 bytes.
 Result<Stamp> DecodeStamp(std::string_view bytes);
+// A list of stamps as one byte string (each length-prefixed), as stored; kCorruption when
+// truncated.
+std::string EncodeStampList(const std::vector<Stamp>& stamps);
+Result<std::vector<Stamp>> DecodeStampList(std::string_view bytes);
 // Human and JSON form: "<physical ms>.<logical>@<device>", e.g. "1732300000000.3@tab-1".
 std::string StampToString(const Stamp& stamp);
 Result<Stamp> StampFromString(std::string_view text);

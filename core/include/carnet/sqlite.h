@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "carnet/status.h"
 
@@ -51,6 +52,11 @@ class Statement {
   sqlite3_stmt* stmt_;
 };
 
+// Wraps bytes to bind as a BLOB (plain strings bind as TEXT).
+struct Blob {
+  std::string_view bytes;
+};
+
 class Database {
  public:
   static Result<std::unique_ptr<Database>> Open(const std::string& path, int busy_timeout_ms);
@@ -62,10 +68,40 @@ class Database {
   // uses of the same SQL at once.
   Result<Statement*> Prepare(const std::string& sql);
 
+  // Prepare() and bind the arguments in order: integers, text (std::string, const char*),
+  // Blob, or std::optional<std::string> (a BLOB, or NULL).
+  template <typename... Args>
+  Result<Statement*> Query(const std::string& sql, const Args&... args) {
+    Result<Statement*> st = Prepare(sql);
+    if (!st.ok()) return st;
+    int index = 1;
+    (BindArg(**st, index++, args), ...);
+    return st;
+  }
+
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  int64_t Changes();
+
   sqlite3* handle() { return db_; }
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}
+  template <typename T>
+  static void BindArg(Statement& st, int index, const T& value) {
+    if constexpr (std::is_integral_v<T>) {
+      st.Bind(index, static_cast<int64_t>(value));
+    } else if constexpr (std::is_same_v<T, Blob>) {
+      st.BindBlob(index, value.bytes);
+    } else if constexpr (std::is_same_v<T, std::optional<std::string>>) {
+      if (value) {
+        st.BindBlob(index, *value);
+      } else {
+        st.BindNull(index);
+      }
+    } else {
+      st.Bind(index, std::string_view(value));
+    }
+  }
   sqlite3* db_;
   std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
 };

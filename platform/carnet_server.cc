@@ -1,0 +1,160 @@
+// carnet-server: the département's central records.
+//   carnet-server serve  --store sqlite:PATH [--listen HOST:PORT]
+//   carnet-server enroll --store sqlite:PATH --device ID --adviser ID --territory NAME...
+//   carnet-server devices|purge --store sqlite:PATH
+//   carnet-server revoke --store sqlite:PATH --device ID
+//   carnet-server dump   --store sqlite:PATH [--device ID]
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "carnet/posix_env.h"
+#include "carnet/server.h"
+#include "carnet/server_store.h"
+
+namespace {
+
+using carnet::Result;
+using carnet::Status;
+
+struct Args {
+  std::string command;
+  std::map<std::string, std::vector<std::string>> options;
+
+  std::string One(const std::string& name, const std::string& fallback = "") const {
+    auto it = options.find(name);
+    return it == options.end() || it->second.empty() ? fallback : it->second.back();
+  }
+};
+
+constexpr const char* kUsage =
+    "usage: carnet-server COMMAND --store sqlite:PATH [options]\n"
+    "  serve   [--listen HOST:PORT]          serve tablets (default 127.0.0.1:8470)\n"
+    "  enroll  --device ID --adviser ID --territory NAME [--territory NAME...]\n"
+    "                                        enroll a tablet; prints its token\n"
+    "  devices                               list enrolled tablets\n"
+    "  revoke  --device ID                   refuse a tablet from now on\n"
+    "  purge                                 drop what every tablet has acknowledged\n"
+    "  dump    [--device ID]                 live entries (of one tablet's scope)\n";
+
+Result<Args> Parse(int argc, char** argv) {
+  if (argc < 2) return carnet::InvalidArgument("missing command");
+  Args args;
+  args.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string name = argv[i];
+    if (name.rfind("--", 0) != 0 || i + 1 >= argc) {
+      return carnet::InvalidArgument("expected --option VALUE, got '" + name + "'");
+    }
+    args.options[name.substr(2)].push_back(argv[++i]);
+  }
+  return args;
+}
+
+int Report(const Status& status) {
+  if (status.ok()) return 0;
+  std::fprintf(stderr, "carnet-server: %s\n", status.ToString().c_str());
+  return status.code() == carnet::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+std::string Json(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+int Serve(carnet::ServerStore* store, carnet::Env* env, const Args& args) {
+  std::string listen = args.One("listen", "127.0.0.1:8470");
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return Report(carnet::InvalidArgument("--listen HOST:PORT"));
+  int port = std::atoi(listen.c_str() + colon + 1);
+  // Signals are taken by sigwait below, not by handlers, so shutdown runs on the main thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  carnet::SyncServer server({listen.substr(0, colon), port, env, store});
+  Status started = server.Start();
+  if (!started.ok()) return Report(started);
+  std::printf("carnet-server listening on %s:%d\n", listen.substr(0, colon).c_str(), server.port());
+  std::fflush(stdout);
+  int received = 0;
+  sigwait(&signals, &received);
+  std::fprintf(stderr, "carnet-server: stopping (signal %d), finishing requests in flight\n",
+               received);
+  server.Stop();
+  return 0;
+}
+
+int Run(int argc, char** argv) {
+  Result<Args> args = Parse(argc, argv);
+  if (!args.ok()) {
+    std::fprintf(stderr, "carnet-server: %s\n%s", args.status().message().c_str(), kUsage);
+    return 2;
+  }
+  const std::string spec = args->One("store");
+  if (spec.empty()) {
+    std::fprintf(stderr, "carnet-server: --store is required\n%s", kUsage);
+    return 2;
+  }
+  carnet::PosixEnv env({carnet::LogLevel::kInfo, ""});
+  Result<std::unique_ptr<carnet::ServerStore>> store = carnet::OpenServerStore(spec, {&env});
+  if (!store.ok()) return Report(store.status());
+  const std::string& command = args->command;
+  if (command == "serve") return Serve(store->get(), &env, *args);
+  if (command == "enroll") {
+    carnet::Device device;
+    device.id = args->One("device");
+    device.adviser = args->One("adviser");
+    auto territories = args->options.find("territory");
+    if (territories != args->options.end()) device.territories = territories->second;
+    std::string token = carnet::NewDeviceToken(&env);
+    Status enrolled = (*store)->Enroll(device, carnet::HashToken(token));
+    if (!enrolled.ok()) return Report(enrolled);
+    std::printf("%s\n", token.c_str());
+    return 0;
+  }
+  if (command == "devices") {
+    Result<std::vector<carnet::Device>> devices = (*store)->Devices();
+    if (!devices.ok()) return Report(devices.status());
+    for (const carnet::Device& d : *devices) {
+      std::string territories;
+      for (const std::string& t : d.territories) territories += (territories.empty() ? "" : ",") + Json(t);
+      std::printf(
+          "{\"device\":%s,\"adviser\":%s,\"territories\":[%s],\"revoked\":%s,\"cursor\":%llu,"
+          "\"acknowledged_seq\":%llu,\"last_contact_ms\":%lld}\n",
+          Json(d.id).c_str(), Json(d.adviser).c_str(), territories.c_str(),
+          d.revoked ? "true" : "false", static_cast<unsigned long long>(d.cursor),
+          static_cast<unsigned long long>(d.acknowledged_seq),
+          static_cast<long long>(d.last_contact_ms));
+    }
+    return 0;
+  }
+  if (command == "revoke") return Report((*store)->Revoke(args->One("device")));
+  if (command == "purge") {
+    Result<uint64_t> purged = (*store)->Purge();
+    if (!purged.ok()) return Report(purged.status());
+    std::printf("purged %llu entries\n", static_cast<unsigned long long>(*purged));
+    return 0;
+  }
+  if (command == "dump") {
+    Result<std::string> dump = (*store)->ScopeDump(args->One("device"));
+    if (!dump.ok()) return Report(dump.status());
+    std::fwrite(dump->data(), 1, dump->size(), stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "carnet-server: unknown command '%s'\n%s", command.c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

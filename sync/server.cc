@@ -1,0 +1,219 @@
+#include "carnet/server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+
+#include "carnet/wire.h"
+
+namespace carnet {
+class SyncServer::Impl {
+ public:
+  struct Negotiated {
+    wire::Format request = wire::Format::kJson;
+    wire::Format reply = wire::Format::kJson;
+  };
+
+  explicit Impl(ServerOptions options) : options_(std::move(options)) {}
+
+  Status Start();
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  // Writes `status` as an ErrorReply in the negotiated format.
+  void Fail(httplib::Response& res, wire::Format format, const Status& status);
+  template <typename Message>
+  void Reply(httplib::Response& res, wire::Format format, const Message& message);
+  // Checks protocol, credentials and formats; on failure the response is written already.
+  bool Admit(const httplib::Request& req, httplib::Response& res, Device* device,
+             Negotiated* formats);
+  void HandlePush(const httplib::Request& req, httplib::Response& res);
+  void HandlePull(const httplib::Request& req, httplib::Response& res);
+  void HandleStatus(const httplib::Request& req, httplib::Response& res);
+  void MaybePurge();
+
+  ServerOptions options_;
+  httplib::Server http_;
+  std::thread listener_;
+  int port_ = 0;
+  std::atomic<int64_t> last_purge_ms_{0};
+};
+
+void SyncServer::Impl::Fail(httplib::Response& res, wire::Format format, const Status& status) {
+  wire::ErrorReply error{StatusCodeName(status.code()), status.message(), status.retryable(),
+                         options_.env->NowMillis()};
+  Result<std::string> body = wire::Encode(error, format);
+  res.status = wire::HttpStatusFor(status.code());
+  res.set_content(body.ok() ? body.value() : status.ToString(),
+                  body.ok() ? wire::ContentType(format) : "text/plain");
+}
+
+template <typename Message>
+void SyncServer::Impl::Reply(httplib::Response& res, wire::Format format, const Message& message) {
+  Result<std::string> body = wire::Encode(message, format);
+  if (!body.ok()) return Fail(res, format, body.status());
+  res.status = 200;
+  res.set_content(body.value(), wire::ContentType(format));
+}
+
+bool SyncServer::Impl::Admit(const httplib::Request& req, httplib::Response& res, Device* device,
+                             Negotiated* formats) {
+  std::optional<wire::Format> request_format =
+      wire::FormatFromContentType(req.get_header_value("Content-Type"));
+  std::optional<wire::Format> reply_format =
+      wire::FormatFromContentType(req.get_header_value("Accept"));
+  formats->request = request_format.value_or(wire::Format::kJson);
+  formats->reply = reply_format.value_or(formats->request);
+  if (!request_format && req.method == "POST") {
+    Fail(res, formats->reply,
+         InvalidArgument("unsupported content type '" + req.get_header_value("Content-Type") +
+                         "': use application/json or application/vnd.carnet.bin"));
+    res.status = 415;
+    return false;
+  }
+  std::string protocol = req.get_header_value("Carnet-Protocol");
+  uint32_t version = 0;
+  try {
+    version = static_cast<uint32_t>(std::stoul(protocol));
+  } catch (const std::exception&) {
+    version = 0;
+  }
+  if (version < wire::kMinProtocolVersion || version > wire::kMaxProtocolVersion) {
+    Fail(res, formats->reply,
+         Status(StatusCode::kUpdateNeeded,
+                "protocol version '" + protocol + "' is not served here (versions " +
+                    std::to_string(wire::kMinProtocolVersion) + " to " +
+                    std::to_string(wire::kMaxProtocolVersion) + "): update the app"));
+    return false;
+  }
+  const std::string authorization = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  if (authorization.rfind(prefix, 0) != 0 || authorization.size() == prefix.size()) {
+    Fail(res, formats->reply, Status(StatusCode::kUnauthenticated, "missing bearer token"));
+    return false;
+  }
+  Result<Device> found = options_.store->Authenticate(HashToken(authorization.substr(prefix.size())));
+  if (!found.ok()) {
+    Fail(res, formats->reply, found.status());
+    return false;
+  }
+  *device = std::move(found.value());
+  return true;
+}
+
+void SyncServer::Impl::HandlePush(const httplib::Request& req, httplib::Response& res) {
+  Device device;
+  Negotiated formats;
+  if (!Admit(req, res, &device, &formats)) return;
+  wire::PushRequest push;
+  Status decoded = wire::Decode(req.body, formats.request, &push);
+  if (!decoded.ok()) return Fail(res, formats.reply, decoded);
+  if (push.device != device.id) {
+    return Fail(res, formats.reply,
+                Status(StatusCode::kPermissionDenied,
+                       "push for device '" + push.device + "' with the token of '" + device.id + "'"));
+  }
+  Result<wire::PushReply> reply = options_.store->Push(device, push.ops);
+  if (!reply.ok()) {
+    options_.env->Log(LogLevel::kWarning, "push from " + device.id + " refused: " +
+                                              reply.status().ToString());
+    return Fail(res, formats.reply, reply.status());
+  }
+  Reply(res, formats.reply, reply.value());
+}
+
+void SyncServer::Impl::HandlePull(const httplib::Request& req, httplib::Response& res) {
+  Device device;
+  Negotiated formats;
+  if (!Admit(req, res, &device, &formats)) return;
+  wire::PullRequest pull;
+  Status decoded = wire::Decode(req.body, formats.request, &pull);
+  if (!decoded.ok()) return Fail(res, formats.reply, decoded);
+  Result<wire::PullReply> reply = options_.store->Pull(device, pull.cursor, pull.limit);
+  if (!reply.ok()) return Fail(res, formats.reply, reply.status());
+  Reply(res, formats.reply, reply.value());
+  MaybePurge();
+}
+
+void SyncServer::Impl::HandleStatus(const httplib::Request& req, httplib::Response& res) {
+  Device device;
+  Negotiated formats;
+  if (!Admit(req, res, &device, &formats)) return;
+  wire::StatusReply reply{device.id,     device.adviser,          device.territories,
+                          device.cursor, device.acknowledged_seq, options_.env->NowMillis()};
+  Reply(res, formats.reply, reply);
+}
+
+// Pulls move acknowledgements forward; purging after one, at most once a minute, keeps the
+// central records bounded without a scheduler of its own.
+void SyncServer::Impl::MaybePurge() {
+  int64_t now = options_.env->NowMillis();
+  int64_t last = last_purge_ms_.load();
+  if (now - last < 60'000 || !last_purge_ms_.compare_exchange_strong(last, now)) return;
+  Result<uint64_t> purged = options_.store->Purge();
+  if (!purged.ok()) {
+    options_.env->Log(LogLevel::kWarning, "purge failed: " + purged.status().ToString());
+  }
+}
+
+Status SyncServer::Impl::Start() {
+  if (options_.env == nullptr || options_.store == nullptr) {
+    return InvalidArgument("ServerOptions.env and .store are required");
+  }
+  http_.set_payload_max_length(wire::kMaxWireBytes);
+  // HTTP-level decompression would inflate a small body without bound before any limit could
+  // apply: bodies are compressed by the binary format itself (PROTOCOL.md).
+  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+      Fail(res, wire::Format::kJson,
+           InvalidArgument("Content-Encoding '" + encoding + "' is not accepted"));
+      res.status = 415;
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http_.set_exception_handler(
+      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        Fail(res, wire::Format::kJson, Internal("unexpected error while serving the request"));
+      });
+  http_.Post("/v1/push", [this](const httplib::Request& req, httplib::Response& res) {
+    HandlePush(req, res);
+  });
+  http_.Post("/v1/pull", [this](const httplib::Request& req, httplib::Response& res) {
+    HandlePull(req, res);
+  });
+  http_.Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleStatus(req, res);
+  });
+  http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  if (options_.port == 0) {
+    port_ = http_.bind_to_any_port(options_.host);
+  } else {
+    port_ = http_.bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  }
+  if (port_ <= 0) {
+    return Status(StatusCode::kUnavailable,
+                  "cannot listen on " + options_.host + ":" + std::to_string(options_.port));
+  }
+  listener_ = std::thread([this] { http_.listen_after_bind(); });
+  return Status::Ok();
+}
+
+void SyncServer::Impl::Stop() {
+  if (!listener_.joinable()) return;
+  http_.stop();
+  listener_.join();
+}
+
+SyncServer::SyncServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+SyncServer::~SyncServer() { impl_->Stop(); }
+Status SyncServer::Start() { return impl_->Start(); }
+void SyncServer::Stop() { impl_->Stop(); }
+int SyncServer::port() const { return impl_->port(); }
+
+}  // namespace carnet

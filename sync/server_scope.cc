@@ -1,0 +1,140 @@
+#include "sync/server_scope.h"
+
+#include <algorithm>
+
+namespace carnet {
+
+bool ScopeTracker::Covers(const Device& device, const RecordScope& scope,
+                          const std::optional<ParticipantScope>& participant) {
+  auto covers_territory = [&](const std::optional<std::string>& territory) {
+    return territory && std::find(device.territories.begin(), device.territories.end(),
+                                  *territory) != device.territories.end();
+  };
+  if (scope.participant) {
+    if (!participant) return false;
+    return (participant->referent && *participant->referent == device.adviser) ||
+           covers_territory(participant->territory);
+  }
+  return covers_territory(scope.territory);
+}
+
+Result<std::optional<std::string>> ScopeTracker::Winner(const std::string& collection,
+                                                        const std::string& record,
+                                                        const std::string& field) {
+  Result<std::vector<Entry>> heads = source_->LiveHeads(collection, record, field);
+  if (!heads.ok()) return heads.status();
+  if (heads->empty()) return std::optional<std::string>();
+  const CollectionSpec* spec = schema_->Find(collection);
+  return RegisterWinner(spec ? spec->Find(field) : nullptr, *heads).value;
+}
+
+Result<RecordScope> ScopeTracker::Compute(const std::string& collection,
+                                          const std::string& record) {
+  if (collection == "participants") return RecordScope{record, std::nullopt};
+  const CollectionSpec* spec = schema_->Find(collection);
+  if (spec == nullptr) return RecordScope{};
+  if (spec->belongs_to_participant) {
+    Result<std::optional<std::string>> participant = Winner(collection, record, spec->participant_field);
+    if (!participant.ok()) return participant.status();
+    return RecordScope{*participant, std::nullopt};
+  }
+  Result<std::optional<std::string>> territory = Winner(collection, record, "territory");
+  if (!territory.ok()) return territory.status();
+  return RecordScope{std::nullopt, *territory};
+}
+
+Result<ParticipantScope> ScopeTracker::ComputeParticipant(const std::string& participant) {
+  Result<std::optional<std::string>> referent = Winner("participants", participant, "referent");
+  if (!referent.ok()) return referent.status();
+  Result<std::optional<std::string>> territory = Winner("participants", participant, "territory");
+  if (!territory.ok()) return territory.status();
+  return ParticipantScope{*referent, *territory};
+}
+
+Status ScopeTracker::Update(const std::string& collection, const std::string& record) {
+  Result<RecordScope> now = Compute(collection, record);
+  if (!now.ok()) return now.status();
+  Result<std::optional<RecordScope>> before = source_->StoredScope(collection, record);
+  if (!before.ok()) return before.status();
+  Result<std::vector<Device>> devices = source_->ActiveDevices();
+  if (!devices.ok()) return devices.status();
+
+  auto holders = [&](const RecordScope& scope, const std::optional<ParticipantScope>& ps) {
+    std::vector<std::string> ids;
+    for (const Device& d : *devices) {
+      if (Covers(d, scope, ps)) ids.push_back(d.id);
+    }
+    return ids;
+  };
+  auto forget_on_losers = [&](const std::vector<std::string>& before_ids,
+                              const std::vector<std::string>& now_ids) -> Status {
+    for (const std::string& id : before_ids) {
+      if (std::find(now_ids.begin(), now_ids.end(), id) == now_ids.end()) {
+        CARNET_RETURN_IF_ERROR(source_->AddForget(id, collection, record));
+      }
+    }
+    return Status::Ok();
+  };
+
+  if (!before->has_value() || **before != *now) {
+    CARNET_RETURN_IF_ERROR(source_->SaveScope(collection, record, *now));
+    if (collection != "participants") {
+      std::optional<ParticipantScope> before_ps, now_ps;
+      if (before->has_value() && (*before)->participant) {
+        Result<std::optional<ParticipantScope>> ps = source_->StoredParticipant(*(*before)->participant);
+        if (!ps.ok()) return ps.status();
+        before_ps = *ps;
+      }
+      if (now->participant) {
+        Result<std::optional<ParticipantScope>> ps = source_->StoredParticipant(*now->participant);
+        if (!ps.ok()) return ps.status();
+        now_ps = *ps;
+      }
+      CARNET_RETURN_IF_ERROR(source_->Resequence(collection, record));
+      if (before->has_value()) {
+        CARNET_RETURN_IF_ERROR(
+            forget_on_losers(holders(**before, before_ps), holders(*now, now_ps)));
+      }
+    }
+  }
+  if (collection != "participants") return Status::Ok();
+
+  Result<ParticipantScope> ps_now = ComputeParticipant(record);
+  if (!ps_now.ok()) return ps_now.status();
+  Result<std::optional<ParticipantScope>> ps_before = source_->StoredParticipant(record);
+  if (!ps_before.ok()) return ps_before.status();
+  if (ps_before->has_value() && **ps_before == *ps_now) return Status::Ok();
+  CARNET_RETURN_IF_ERROR(source_->SaveParticipant(record, *ps_now));
+  // The participant moved (or appeared): every device now holding them receives their records
+  // whole; every device that held them forgets them.
+  Result<std::vector<std::pair<std::string, std::string>>> records = source_->RecordsOf(record);
+  if (!records.ok()) return records.status();
+  for (const auto& [c, r] : *records) CARNET_RETURN_IF_ERROR(source_->Resequence(c, r));
+  if (ps_before->has_value()) {
+    RecordScope own{record, std::nullopt};
+    CARNET_RETURN_IF_ERROR(forget_on_losers(holders(own, *ps_before), holders(own, *ps_now)));
+  }
+  return Status::Ok();
+}
+
+Result<bool> ScopeTracker::Holds(const Device& device, const std::string& collection,
+                                 const std::string& record) {
+  Result<std::optional<RecordScope>> scope = source_->StoredScope(collection, record);
+  if (!scope.ok()) return scope.status();
+  if (!scope->has_value()) return false;
+  std::optional<ParticipantScope> ps;
+  if ((*scope)->participant) {
+    Result<std::optional<ParticipantScope>> stored = source_->StoredParticipant(*(*scope)->participant);
+    if (!stored.ok()) return stored.status();
+    ps = *stored;
+  }
+  return Covers(device, **scope, ps);
+}
+
+Result<bool> ScopeTracker::OwnerKnown(const std::string& collection, const std::string& record) {
+  Result<std::optional<RecordScope>> scope = source_->StoredScope(collection, record);
+  if (!scope.ok()) return scope.status();
+  return scope->has_value() && ((*scope)->participant || (*scope)->territory);
+}
+
+}  // namespace carnet

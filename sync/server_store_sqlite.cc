@@ -1,0 +1,804 @@
+// The central records on SQLite: one file, nothing to install. A single connection behind a
+// mutex: SQLite has one writer at a time anyway, and sequence numbers are then assigned in
+// commit order, so a pull can never skip an entry committed later with a smaller sequence.
+#include <algorithm>
+#include <array>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "carnet/merge.h"
+#include "carnet/server_store.h"
+#include "carnet/sqlite.h"
+#include "sync/server_scope.h"
+
+namespace carnet {
+namespace {
+
+using sqlite::Blob;
+
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
+CREATE TABLE entries(
+  collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
+  stamp BLOB NOT NULL, kind INTEGER NOT NULL, live INTEGER NOT NULL, value BLOB, refs BLOB,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(collection, record, field, element, stamp)) WITHOUT ROWID;
+CREATE INDEX entries_by_seq ON entries(seq);
+CREATE INDEX live_tombstones ON entries(collection, record) WHERE field = '' AND live = 1;
+CREATE TABLE record_scope(
+  collection TEXT NOT NULL, record TEXT NOT NULL, participant TEXT, territory TEXT,
+  PRIMARY KEY(collection, record)) WITHOUT ROWID;
+CREATE INDEX record_scope_by_participant ON record_scope(participant);
+CREATE TABLE participant_scope(
+  participant TEXT PRIMARY KEY, referent TEXT, territory TEXT) WITHOUT ROWID;
+CREATE TABLE devices(
+  id TEXT PRIMARY KEY, adviser TEXT NOT NULL, territories TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE, revoked INTEGER NOT NULL DEFAULT 0,
+  cursor INTEGER NOT NULL DEFAULT 0, acknowledged_seq INTEGER NOT NULL DEFAULT 0,
+  last_contact_ms INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE TABLE forgets(
+  seq INTEGER PRIMARY KEY, device TEXT NOT NULL, collection TEXT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX forgets_by_device ON forgets(device, seq);
+)sql",
+};
+constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+// Which records a device sees, as SQL over record_scope (rs) and participant_scope (ps); the
+// device's adviser is ?A and its territories the JSON array ?T.
+constexpr const char* kInScopeSql =
+    "((rs.participant IS NOT NULL AND (ps.referent = :adviser OR ps.territory IN "
+    "(SELECT value FROM json_each(:territories)))) OR "
+    "(rs.participant IS NULL AND rs.territory IN (SELECT value FROM json_each(:territories))))";
+
+constexpr const char* kEntryColumns =
+    "e.collection, e.record, e.field, e.element, e.stamp, e.kind, e.live, e.value, e.refs, e.seq";
+
+Result<Entry> ReadEntry(const sqlite::Statement& st) {
+  Entry e;
+  e.key.collection = st.Text(0);
+  e.key.record = st.Text(1);
+  e.key.field = st.Text(2);
+  e.key.element = st.Text(3);
+  Result<Stamp> stamp = DecodeStamp(st.Text(4));
+  if (!stamp.ok()) return Status(StatusCode::kCorruption, "stored stamp: " + stamp.status().message());
+  e.key.stamp = std::move(stamp.value());
+  e.kind = static_cast<FieldKind>(st.Int(5));
+  e.live = st.Int(6) != 0;
+  e.value = st.OptionalText(7);
+  Result<std::vector<Stamp>> refs = DecodeStampList(st.Text(8));
+  if (!refs.ok()) return refs.status();
+  e.refs = std::move(refs.value());
+  return e;
+}
+
+std::string TerritoriesJson(const std::vector<std::string>& territories) {
+  // Territory names are checked to be plain ids on enrollment: nothing to escape.
+  std::string json = "[";
+  for (size_t i = 0; i < territories.size(); ++i) {
+    json += (i ? ",\"" : "\"") + territories[i] + "\"";
+  }
+  return json + "]";
+}
+
+std::vector<std::string> TerritoriesFromJson(const std::string& json) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = json.find('"', pos)) != std::string::npos) {
+    size_t end = json.find('"', pos + 1);
+    if (end == std::string::npos) break;
+    out.push_back(json.substr(pos + 1, end - pos - 1));
+    pos = end + 1;
+  }
+  return out;
+}
+
+// Rolls back unless committed.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(sqlite::Database* db) : db_(db) {}
+  ~WriteTransaction() {
+    if (open_) (void)db_->Exec("ROLLBACK");
+  }
+  Status Begin() {
+    CARNET_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+    open_ = true;
+    return Status::Ok();
+  }
+  Status Commit() {
+    open_ = false;
+    Status status = db_->Exec("COMMIT");
+    if (!status.ok()) (void)db_->Exec("ROLLBACK");
+    return status;
+  }
+
+ private:
+  sqlite::Database* db_;
+  bool open_ = false;
+};
+
+class SqliteServerStore : public ServerStore, private ScopeSource {
+ public:
+  SqliteServerStore(const ServerStoreOptions& options, std::unique_ptr<sqlite::Database> db)
+      : options_(options),
+        schema_(options.schema ? options.schema : &Schema::Programme()),
+        db_(std::move(db)),
+        scopes_(schema_, this) {}
+
+  Status Initialize();
+
+  Status Enroll(const Device& device, const std::string& token_hash) override;
+  Result<Device> Authenticate(const std::string& token_hash) override;
+  Result<std::vector<Device>> Devices() override;
+  Status Revoke(const std::string& device_id) override;
+  Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) override;
+  Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) override;
+  Result<uint64_t> Purge() override;
+  Result<std::string> ScopeDump(const std::string& device_id) override;
+
+ private:
+  // ScopeSource: what the scope tracker reads and writes.
+  Result<std::vector<Entry>> LiveHeads(const std::string& collection, const std::string& record,
+                                       const std::string& field) override;
+  Result<std::optional<RecordScope>> StoredScope(const std::string& collection,
+                                                 const std::string& record) override;
+  Status SaveScope(const std::string& collection, const std::string& record,
+                   const std::optional<RecordScope>& scope) override;
+  Result<std::optional<ParticipantScope>> StoredParticipant(const std::string& participant) override;
+  Status SaveParticipant(const std::string& participant,
+                         const std::optional<ParticipantScope>& scope) override;
+  Result<std::vector<std::pair<std::string, std::string>>> RecordsOf(
+      const std::string& participant) override;
+  Status Resequence(const std::string& collection, const std::string& record) override;
+  Status AddForget(const std::string& device, const std::string& collection,
+                   const std::string& record) override;
+  Result<std::vector<Device>> ActiveDevices() override;
+
+  Result<std::optional<Device>> LoadDevice(const std::string& where, const std::string& arg);
+  Result<std::optional<Entry>> FindEntry(const EntryKey& key);
+  Status PutEntry(const Entry& entry);
+  Result<bool> RecordExists(const std::string& collection, const std::string& record);
+  Result<bool> ForgetPending(const Device& device, const std::string& collection,
+                             const std::string& record);
+  Status SaveNextSeq();
+
+  ServerStoreOptions options_;
+  const Schema* schema_;
+  std::unique_ptr<sqlite::Database> db_;
+  ScopeTracker scopes_;
+  std::mutex mutex_;
+  uint64_t next_seq_ = 1;
+};
+
+Status SqliteServerStore::Initialize() {
+  CARNET_RETURN_IF_ERROR(db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  Result<sqlite::Statement*> version = db_->Query("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  Status status;
+  int at = (*version)->Step(&status) ? static_cast<int>((*version)->Int(0)) : 0;
+  (*version)->Reset();
+  CARNET_RETURN_IF_ERROR(status);
+  if (at > kLayoutVersion) {
+    return FailedPrecondition("server store has layout " + std::to_string(at) +
+                              ", newer than this carnet-server: update it");
+  }
+  for (int next = at + 1; next <= kLayoutVersion; ++next) {
+    WriteTransaction txn(db_.get());
+    CARNET_RETURN_IF_ERROR(txn.Begin());
+    CARNET_RETURN_IF_ERROR(db_->Exec(kMigrations[next - 1]));
+    CARNET_RETURN_IF_ERROR(db_->Exec("PRAGMA user_version=" + std::to_string(next)));
+    CARNET_RETURN_IF_ERROR(txn.Commit());
+  }
+  Result<sqlite::Statement*> seq = db_->Query("SELECT value FROM meta WHERE key = 'next_seq'");
+  if (!seq.ok()) return seq.status();
+  if ((*seq)->Step(&status)) next_seq_ = std::stoull((*seq)->Text(0));
+  (*seq)->Reset();
+  return status;
+}
+
+Status SqliteServerStore::SaveNextSeq() {
+  Result<sqlite::Statement*> st =
+      db_->Query("INSERT OR REPLACE INTO meta VALUES('next_seq', ?)", std::to_string(next_seq_));
+  return st.ok() ? (*st)->Run() : st.status();
+}
+
+Result<std::optional<Device>> SqliteServerStore::LoadDevice(const std::string& where,
+                                                            const std::string& arg) {
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
+      "FROM devices WHERE " + where + " = ?", arg);
+  if (!st.ok()) return st.status();
+  Status status;
+  std::optional<Device> device;
+  if ((*st)->Step(&status)) {
+    sqlite::Statement& s = **st;
+    device = Device{s.Text(0), s.Text(1), TerritoriesFromJson(s.Text(2)), s.Int(3) != 0,
+                    static_cast<uint64_t>(s.Int(4)), static_cast<uint64_t>(s.Int(5)), s.Int(6)};
+  }
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return device;
+}
+
+Status SqliteServerStore::Enroll(const Device& device, const std::string& token_hash) {
+  if (!IsValidDeviceId(device.id)) return InvalidArgument("invalid device id '" + device.id + "'");
+  if (!IsValidRecordId(device.adviser)) return InvalidArgument("invalid adviser id");
+  if (device.territories.empty()) return InvalidArgument("a device covers at least one territory");
+  for (const std::string& t : device.territories) {
+    if (!IsValidRecordId(t)) return InvalidArgument("invalid territory name '" + t + "'");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<std::optional<Device>> existing = LoadDevice("id", device.id);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return Status(StatusCode::kAlreadyExists, "device '" + device.id + "' is enrolled already");
+  }
+  Result<sqlite::Statement*> st =
+      db_->Query("INSERT INTO devices(id, adviser, territories, token_hash) VALUES(?, ?, ?, ?)",
+                 device.id, device.adviser, TerritoriesJson(device.territories), token_hash);
+  return st.ok() ? (*st)->Run() : st.status();
+}
+
+Result<Device> SqliteServerStore::Authenticate(const std::string& token_hash) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<std::optional<Device>> device = LoadDevice("token_hash", token_hash);
+  if (!device.ok()) return device.status();
+  if (!device->has_value()) return Status(StatusCode::kUnauthenticated, "unknown device token");
+  if ((*device)->revoked) {
+    return Status(StatusCode::kUnauthenticated, "device '" + (*device)->id + "' is revoked");
+  }
+  return std::move(**device);
+}
+
+Result<std::vector<Device>> SqliteServerStore::Devices() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<sqlite::Statement*> st = db_->Query("SELECT id FROM devices ORDER BY id");
+  if (!st.ok()) return st.status();
+  std::vector<std::string> ids;
+  Status status;
+  while ((*st)->Step(&status)) ids.push_back((*st)->Text(0));
+  CARNET_RETURN_IF_ERROR(status);
+  std::vector<Device> devices;
+  for (const std::string& id : ids) {
+    Result<std::optional<Device>> device = LoadDevice("id", id);
+    if (!device.ok()) return device.status();
+    if (device->has_value()) devices.push_back(std::move(**device));
+  }
+  return devices;
+}
+
+Result<std::vector<Device>> SqliteServerStore::ActiveDevices() {
+  Result<sqlite::Statement*> st = db_->Query("SELECT id FROM devices WHERE revoked = 0 ORDER BY id");
+  if (!st.ok()) return st.status();
+  std::vector<std::string> ids;
+  Status status;
+  while ((*st)->Step(&status)) ids.push_back((*st)->Text(0));
+  CARNET_RETURN_IF_ERROR(status);
+  std::vector<Device> devices;
+  for (const std::string& id : ids) {
+    Result<std::optional<Device>> device = LoadDevice("id", id);
+    if (!device.ok()) return device.status();
+    if (device->has_value()) devices.push_back(std::move(**device));
+  }
+  return devices;
+}
+
+Status SqliteServerStore::Revoke(const std::string& device_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<sqlite::Statement*> st = db_->Query("UPDATE devices SET revoked = 1 WHERE id = ?", device_id);
+  if (!st.ok()) return st.status();
+  CARNET_RETURN_IF_ERROR((*st)->Run());
+  if (db_->Changes() == 0) return NotFound("no device '" + device_id + "'");
+  return Status::Ok();
+}
+
+Result<std::optional<Entry>> SqliteServerStore::FindEntry(const EntryKey& key) {
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT kind, live FROM entries WHERE collection = ? AND record = ? AND field = ? AND "
+      "element = ? AND stamp = ?",
+      key.collection, key.record, key.field, key.element, Blob{EncodeStamp(key.stamp)});
+  if (!st.ok()) return st.status();
+  Status status;
+  std::optional<Entry> found;
+  if ((*st)->Step(&status)) {
+    found = Entry{key, static_cast<FieldKind>((*st)->Int(0)), (*st)->Int(1) != 0, {}, {}};
+  }
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return found;
+}
+
+Status SqliteServerStore::PutEntry(const Entry& e) {
+  std::string refs = EncodeStampList(e.refs);
+  Result<sqlite::Statement*> st = db_->Query(
+      "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", e.key.collection,
+      e.key.record, e.key.field, e.key.element, Blob{EncodeStamp(e.key.stamp)},
+      static_cast<int64_t>(e.kind), int64_t{e.live}, e.value,
+      e.refs.empty() ? std::optional<std::string>() : std::optional<std::string>(refs),
+      next_seq_++);
+  return st.ok() ? (*st)->Run() : st.status();
+}
+
+Result<std::vector<Entry>> SqliteServerStore::LiveHeads(const std::string& collection,
+                                                        const std::string& record,
+                                                        const std::string& field) {
+  Result<sqlite::Statement*> st = db_->Query(
+      std::string("SELECT ") + kEntryColumns +
+          " FROM entries e WHERE collection = ? AND record = ? AND field = ? AND live = 1",
+      collection, record, field);
+  if (!st.ok()) return st.status();
+  std::vector<Entry> heads;
+  Status status;
+  while ((*st)->Step(&status)) {
+    Result<Entry> e = ReadEntry(**st);
+    if (!e.ok()) {
+      (*st)->Reset();
+      return e.status();
+    }
+    heads.push_back(std::move(e.value()));
+  }
+  if (!status.ok()) return status;
+  return heads;
+}
+
+Result<bool> SqliteServerStore::RecordExists(const std::string& collection,
+                                             const std::string& record) {
+  Result<sqlite::Statement*> st =
+      db_->Query("SELECT 1 FROM entries WHERE collection = ? AND record = ? LIMIT 1", collection,
+                 record);
+  if (!st.ok()) return st.status();
+  Status status;
+  bool exists = (*st)->Step(&status);
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return exists;
+}
+
+Result<std::optional<RecordScope>> SqliteServerStore::StoredScope(const std::string& collection,
+                                                                  const std::string& record) {
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT participant, territory FROM record_scope WHERE collection = ? AND record = ?",
+      collection, record);
+  if (!st.ok()) return st.status();
+  Status status;
+  std::optional<RecordScope> scope;
+  if ((*st)->Step(&status)) scope = RecordScope{(*st)->OptionalText(0), (*st)->OptionalText(1)};
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return scope;
+}
+
+Status SqliteServerStore::SaveScope(const std::string& collection, const std::string& record,
+                                    const std::optional<RecordScope>& scope) {
+  Result<sqlite::Statement*> st =
+      scope ? db_->Query("INSERT OR REPLACE INTO record_scope VALUES(?, ?, CAST(? AS TEXT), "
+                         "CAST(? AS TEXT))",
+                         collection, record, scope->participant, scope->territory)
+            : db_->Query("DELETE FROM record_scope WHERE collection = ? AND record = ?",
+                         collection, record);
+  return st.ok() ? (*st)->Run() : st.status();
+}
+
+Result<std::optional<ParticipantScope>> SqliteServerStore::StoredParticipant(
+    const std::string& participant) {
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT referent, territory FROM participant_scope WHERE participant = ?", participant);
+  if (!st.ok()) return st.status();
+  Status status;
+  std::optional<ParticipantScope> scope;
+  if ((*st)->Step(&status)) {
+    scope = ParticipantScope{(*st)->OptionalText(0), (*st)->OptionalText(1)};
+  }
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return scope;
+}
+
+Status SqliteServerStore::SaveParticipant(const std::string& participant,
+                                          const std::optional<ParticipantScope>& scope) {
+  Result<sqlite::Statement*> st =
+      scope ? db_->Query("INSERT OR REPLACE INTO participant_scope VALUES(?, CAST(? AS TEXT), "
+                         "CAST(? AS TEXT))",
+                         participant, scope->referent, scope->territory)
+            : db_->Query("DELETE FROM participant_scope WHERE participant = ?", participant);
+  return st.ok() ? (*st)->Run() : st.status();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteServerStore::RecordsOf(
+    const std::string& participant) {
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT collection, record FROM record_scope WHERE participant = ? ORDER BY 1, 2",
+      participant);
+  if (!st.ok()) return st.status();
+  std::vector<std::pair<std::string, std::string>> records;
+  Status status;
+  while ((*st)->Step(&status)) records.emplace_back((*st)->Text(0), (*st)->Text(1));
+  if (!status.ok()) return status;
+  return records;
+}
+
+Status SqliteServerStore::Resequence(const std::string& collection, const std::string& record) {
+  Result<sqlite::Statement*> keys = db_->Query(
+      "SELECT field, element, stamp FROM entries WHERE collection = ? AND record = ? "
+      "ORDER BY seq",
+      collection, record);
+  if (!keys.ok()) return keys.status();
+  std::vector<std::array<std::string, 3>> rows;
+  Status status;
+  while ((*keys)->Step(&status)) rows.push_back({(*keys)->Text(0), (*keys)->Text(1), (*keys)->Text(2)});
+  CARNET_RETURN_IF_ERROR(status);
+  for (const auto& [field, element, stamp] : rows) {
+    Result<sqlite::Statement*> st = db_->Query(
+        "UPDATE entries SET seq = ? WHERE collection = ? AND record = ? AND field = ? AND "
+        "element = ? AND stamp = ?",
+        next_seq_++, collection, record, field, element, Blob{stamp});
+    if (!st.ok()) return st.status();
+    CARNET_RETURN_IF_ERROR((*st)->Run());
+  }
+  return Status::Ok();
+}
+
+Status SqliteServerStore::AddForget(const std::string& device, const std::string& collection,
+                                    const std::string& record) {
+  Result<sqlite::Statement*> st =
+      db_->Query("INSERT INTO forgets VALUES(?, ?, ?, ?)", next_seq_++, device, collection, record);
+  return st.ok() ? (*st)->Run() : st.status();
+}
+
+Result<bool> SqliteServerStore::ForgetPending(const Device& device, const std::string& collection,
+                                              const std::string& record) {
+  Result<std::optional<RecordScope>> scope = StoredScope(collection, record);
+  if (!scope.ok()) return scope.status();
+  std::string owner = *scope && (*scope)->participant ? *(*scope)->participant : "";
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT 1 FROM forgets WHERE device = ? AND seq > ? AND ((collection = ? AND record = ?) "
+      "OR (collection = 'participants' AND record = ?)) LIMIT 1",
+      device.id, device.cursor, collection, record, owner);
+  if (!st.ok()) return st.status();
+  Status status;
+  bool pending = (*st)->Step(&status);
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return pending;
+}
+
+Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
+                                                const std::vector<Operation>& ops) {
+  const int64_t now = options_.env->NowMillis();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = ops[i];
+    if (op.device != caller.id) {
+      return Status(StatusCode::kPermissionDenied, "operation " + op.device + "#" +
+                                                       std::to_string(op.seq) +
+                                                       " is not signed by device " + caller.id);
+    }
+    CARNET_RETURN_IF_ERROR(ValidateOperation(*schema_, op));
+    int64_t ahead = HlcPhysicalMs(op.hlc) - now;
+    if (ahead > options_.max_forward_skew_ms) {
+      return Status(StatusCode::kClockSkew,
+                    "operation " + op.device + "#" + std::to_string(op.seq) + " is stamped " +
+                        std::to_string(ahead / 1000) + " s ahead of the server's time: the " +
+                        "tablet's clock is wrong");
+    }
+    if (i > 0 && op.seq != ops[i - 1].seq + 1) {
+      return InvalidArgument("operations must come in sequence without gaps");
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<std::optional<Device>> fresh = LoadDevice("id", caller.id);
+  if (!fresh.ok()) return fresh.status();
+  if (!fresh->has_value() || (*fresh)->revoked) {
+    return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
+  }
+  const Device& device = **fresh;
+  if (!ops.empty() && ops.front().seq > device.acknowledged_seq + 1) {
+    return FailedPrecondition("push starts at operation " + std::to_string(ops.front().seq) +
+                              " but the server holds up to " +
+                              std::to_string(device.acknowledged_seq) + " from this device");
+  }
+
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(txn.Begin());
+  const uint64_t first_seq = next_seq_;
+  auto fail = [&](Status status) {
+    next_seq_ = first_seq;  // the transaction rolls back the sequence numbers it used
+    return status;
+  };
+
+  // Who may touch what is judged on the scopes before and after the batch (PROTOCOL.md, Push).
+  struct Touched {
+    bool existed = false;
+    bool allowed_before = false;
+  };
+  std::map<std::pair<std::string, std::string>, Touched> touched;
+  wire::PushReply reply;
+  for (const Operation& op : ops) {
+    auto key = std::make_pair(op.collection, op.record);
+    if (!touched.count(key)) {
+      Touched t;
+      Result<bool> exists = RecordExists(op.collection, op.record);
+      if (!exists.ok()) return fail(exists.status());
+      t.existed = *exists;
+      if (t.existed) {
+        Result<bool> holds = scopes_.Holds(device, op.collection, op.record);
+        if (!holds.ok()) return fail(holds.status());
+        Result<bool> pending = ForgetPending(device, op.collection, op.record);
+        if (!pending.ok()) return fail(pending.status());
+        t.allowed_before = *holds || *pending;
+      }
+      touched.emplace(key, t);
+    }
+    if (op.seq <= device.acknowledged_seq) {
+      ++reply.duplicates;
+      continue;
+    }
+    std::vector<Entry> existing;
+    for (const EntryKey& k : KeysTouchedBy(op)) {
+      Result<std::optional<Entry>> found = FindEntry(k);
+      if (!found.ok()) return fail(found.status());
+      if (found->has_value()) existing.push_back(std::move(**found));
+    }
+    std::vector<Entry> changes = MergeOperation(op, existing);
+    for (const Entry& change : changes) {
+      Status put = PutEntry(change);
+      if (!put.ok()) return fail(put);
+    }
+    if (changes.empty()) {
+      ++reply.duplicates;
+    } else {
+      ++reply.applied;
+    }
+  }
+  // Participants first: their scope decides that of the records that belong to them.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& [key, t] : touched) {
+      if ((key.first == "participants") != (pass == 0)) continue;
+      Status updated = scopes_.Update(key.first, key.second);
+      if (!updated.ok()) return fail(updated);
+    }
+  }
+  for (const auto& [key, t] : touched) {
+    if (t.allowed_before) continue;
+    Result<bool> holds = scopes_.Holds(device, key.first, key.second);
+    if (!holds.ok()) return fail(holds.status());
+    Result<bool> known = scopes_.OwnerKnown(key.first, key.second);
+    if (!known.ok()) return fail(known.status());
+    if (*holds || (!t.existed && !*known)) continue;
+    return fail(Status(StatusCode::kPermissionDenied,
+                       key.first + " " + key.second + " is outside the scope of device " +
+                           device.id + " (adviser " + device.adviser + ")"));
+  }
+  uint64_t acknowledged = device.acknowledged_seq;
+  if (!ops.empty()) acknowledged = std::max(acknowledged, ops.back().seq);
+  Result<sqlite::Statement*> progress = db_->Query(
+      "UPDATE devices SET acknowledged_seq = ?, last_contact_ms = ? WHERE id = ?", acknowledged,
+      now, device.id);
+  if (!progress.ok()) return fail(progress.status());
+  Status saved = (*progress)->Run();
+  if (saved.ok()) saved = SaveNextSeq();
+  if (saved.ok()) saved = txn.Commit();
+  if (!saved.ok()) return fail(saved);
+  reply.acknowledged_seq = acknowledged;
+  reply.server_time_ms = now;
+  return reply;
+}
+
+Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t cursor,
+                                                uint32_t limit) {
+  limit = std::clamp<uint32_t>(limit, 1, wire::kMaxPullEntries);
+  std::lock_guard<std::mutex> lock(mutex_);
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(txn.Begin());
+  Result<std::optional<Device>> fresh = LoadDevice("id", caller.id);
+  if (!fresh.ok()) return fresh.status();
+  if (!fresh->has_value() || (*fresh)->revoked) {
+    return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
+  }
+  const Device& device = **fresh;
+  const std::string territories = TerritoriesJson(device.territories);
+  wire::PullReply reply;
+  reply.server_time_ms = options_.env->NowMillis();
+
+  std::vector<std::pair<uint64_t, Entry>> entries;
+  {
+    Result<sqlite::Statement*> st = db_->Query(
+        std::string("SELECT ") + kEntryColumns +
+            " FROM entries e JOIN record_scope rs ON rs.collection = e.collection AND "
+            "rs.record = e.record LEFT JOIN participant_scope ps ON ps.participant = "
+            "rs.participant WHERE e.seq > :cursor AND " + kInScopeSql +
+            " ORDER BY e.seq LIMIT :limit",
+        cursor, device.adviser, territories, int64_t{limit} + 1);
+    if (!st.ok()) return st.status();
+    Status status;
+    while ((*st)->Step(&status)) {
+      Result<Entry> e = ReadEntry(**st);
+      if (!e.ok()) {
+        (*st)->Reset();
+        return e.status();
+      }
+      entries.emplace_back(static_cast<uint64_t>((*st)->Int(9)), std::move(e.value()));
+    }
+    CARNET_RETURN_IF_ERROR(status);
+  }
+  std::vector<std::pair<uint64_t, wire::RecordRef>> forgets;
+  {
+    Result<sqlite::Statement*> st = db_->Query(
+        "SELECT seq, collection, record FROM forgets WHERE device = ? AND seq > ? ORDER BY seq "
+        "LIMIT ?",
+        device.id, cursor, int64_t{limit} + 1);
+    if (!st.ok()) return st.status();
+    Status status;
+    while ((*st)->Step(&status)) {
+      forgets.emplace_back(static_cast<uint64_t>((*st)->Int(0)),
+                           wire::RecordRef{(*st)->Text(1), (*st)->Text(2)});
+    }
+    CARNET_RETURN_IF_ERROR(status);
+  }
+  // A batch holds entries only, or forgets only, in sequence order: the tablet applies a batch's
+  // entries before its forgets, so an entry that follows a forget must wait for the next batch.
+  size_t e = 0, f = 0;
+  uint64_t last = cursor;
+  const bool forgets_first = !forgets.empty() && (entries.empty() || forgets[0].first < entries[0].first);
+  while (reply.entries.size() + reply.forget.size() < limit) {
+    if (forgets_first) {
+      if (f == forgets.size() || (e < entries.size() && entries[e].first < forgets[f].first)) break;
+      last = forgets[f].first;
+      reply.forget.push_back(forgets[f++].second);
+    } else {
+      if (e == entries.size() || (f < forgets.size() && forgets[f].first < entries[e].first)) break;
+      last = entries[e].first;
+      reply.entries.push_back(std::move(entries[e++].second));
+    }
+  }
+  reply.more = e < entries.size() || f < forgets.size();
+  // Nothing more in scope: the cursor moves to the present, so that this device's
+  // acknowledgement lets the purge go forward.
+  reply.next_cursor = reply.more ? last : std::max(last, next_seq_ - 1);
+
+  Result<sqlite::Statement*> ack = db_->Query(
+      "UPDATE devices SET cursor = ?, last_contact_ms = ? WHERE id = ?", cursor,
+      reply.server_time_ms, device.id);
+  if (!ack.ok()) return ack.status();
+  CARNET_RETURN_IF_ERROR((*ack)->Run());
+  CARNET_RETURN_IF_ERROR(txn.Commit());
+  return reply;
+}
+
+Result<uint64_t> SqliteServerStore::Purge() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(txn.Begin());
+  const uint64_t first_seq = next_seq_;
+  auto fail = [&](Status status) {
+    next_seq_ = first_seq;
+    return status;
+  };
+  Result<std::vector<Device>> devices = ActiveDevices();
+  if (!devices.ok()) return devices.status();
+  uint64_t horizon = next_seq_ - 1;
+  for (const Device& d : *devices) horizon = std::min(horizon, d.cursor);
+
+  uint64_t purged = 0;
+  Result<sqlite::Statement*> dead = db_->Query(
+      "DELETE FROM entries WHERE live = 0 AND seq <= ? AND NOT EXISTS (SELECT 1 FROM entries t "
+      "WHERE t.collection = entries.collection AND t.record = entries.record AND t.field = '' "
+      "AND t.live = 1)",
+      horizon);
+  if (!dead.ok()) return fail(dead.status());
+  Status status = (*dead)->Run();
+  if (!status.ok()) return fail(status);
+  purged += db_->Changes();
+
+  std::vector<std::pair<std::string, std::string>> deleted;
+  {
+    Result<sqlite::Statement*> st = db_->Query(
+        "SELECT DISTINCT collection, record FROM entries WHERE field = '' AND live = 1");
+    if (!st.ok()) return fail(st.status());
+    while ((*st)->Step(&status)) deleted.emplace_back((*st)->Text(0), (*st)->Text(1));
+    if (!status.ok()) return fail(status);
+  }
+  for (const auto& [collection, record] : deleted) {
+    if (collection == "participants") {
+      // A deleted participant stays while records still belong to them: forgetting them on a
+      // tablet would take those records along.
+      Result<std::vector<std::pair<std::string, std::string>>> owned = RecordsOf(record);
+      if (!owned.ok()) return fail(owned.status());
+      if (owned->size() > 1) continue;
+    }
+    Result<sqlite::Statement*> newest = db_->Query(
+        "SELECT MAX(seq) FROM entries WHERE collection = ? AND record = ?", collection, record);
+    if (!newest.ok()) return fail(newest.status());
+    uint64_t max_seq = (*newest)->Step(&status) ? static_cast<uint64_t>((*newest)->Int(0)) : 0;
+    (*newest)->Reset();
+    if (!status.ok()) return fail(status);
+    // Everyone who holds the record, or still has to be told to forget it, must be past it.
+    std::vector<std::string> holders;
+    bool everyone_past = true;
+    for (const Device& d : *devices) {
+      Result<bool> holds = scopes_.Holds(d, collection, record);
+      if (!holds.ok()) return fail(holds.status());
+      Result<bool> pending = ForgetPending(d, collection, record);
+      if (!pending.ok()) return fail(pending.status());
+      if (!*holds && !*pending) continue;
+      if (d.cursor < max_seq) everyone_past = false;
+      if (*holds) holders.push_back(d.id);
+    }
+    if (!everyone_past) continue;
+    Result<sqlite::Statement*> erase =
+        db_->Query("DELETE FROM entries WHERE collection = ? AND record = ?", collection, record);
+    if (!erase.ok()) return fail(erase.status());
+    if (status = (*erase)->Run(); !status.ok()) return fail(status);
+    purged += db_->Changes();
+    if (status = SaveScope(collection, record, std::nullopt); !status.ok()) return fail(status);
+    if (collection == "participants") {
+      if (status = SaveParticipant(record, std::nullopt); !status.ok()) return fail(status);
+    }
+    for (const std::string& id : holders) {
+      if (status = AddForget(id, collection, record); !status.ok()) return fail(status);
+    }
+  }
+  // Forgets every device has pulled past are done with.
+  Result<sqlite::Statement*> done = db_->Query("DELETE FROM forgets WHERE seq <= ?", horizon);
+  if (!done.ok()) return fail(done.status());
+  if (status = (*done)->Run(); !status.ok()) return fail(status);
+  if (status = SaveNextSeq(); !status.ok()) return fail(status);
+  if (status = txn.Commit(); !status.ok()) return fail(status);
+  return purged;
+}
+
+Result<std::string> SqliteServerStore::ScopeDump(const std::string& device_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<sqlite::Statement*> st = Status::Ok();
+  std::optional<Device> device;
+  if (!device_id.empty()) {
+    Result<std::optional<Device>> found = LoadDevice("id", device_id);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return NotFound("no device '" + device_id + "'");
+    device = **found;
+    st = db_->Query(std::string("SELECT ") + kEntryColumns +
+                        " FROM entries e JOIN record_scope rs ON rs.collection = e.collection AND "
+                        "rs.record = e.record LEFT JOIN participant_scope ps ON ps.participant = "
+                        "rs.participant WHERE e.live = 1 AND " + kInScopeSql +
+                        " ORDER BY e.collection, e.record, e.field, e.element, e.stamp",
+                    device->adviser, TerritoriesJson(device->territories));
+  } else {
+    st = db_->Query(std::string("SELECT ") + kEntryColumns +
+                    " FROM entries e WHERE e.live = 1 ORDER BY e.collection, e.record, e.field, "
+                    "e.element, e.stamp");
+  }
+  if (!st.ok()) return st.status();
+  std::string dump;
+  Status status;
+  while ((*st)->Step(&status)) {
+    Result<Entry> e = ReadEntry(**st);
+    if (!e.ok()) {
+      (*st)->Reset();
+      return e.status();
+    }
+    dump += CanonicalLine(*e);
+  }
+  if (!status.ok()) return status;
+  return dump;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ServerStore>> OpenServerStore(const std::string& spec,
+                                                     const ServerStoreOptions& options) {
+  if (options.env == nullptr) return InvalidArgument("ServerStoreOptions.env is required");
+  std::string path = spec;
+  if (path.rfind("sqlite:", 0) == 0) {
+    path = path.substr(7);
+  } else if (path.find("://") != std::string::npos) {
+    return InvalidArgument("unsupported store '" + spec + "': use sqlite:PATH");
+  }
+  if (path.empty()) return InvalidArgument("store path is empty");
+  Result<std::unique_ptr<sqlite::Database>> db = sqlite::Database::Open(path, 5000);
+  if (!db.ok()) return db.status();
+  auto store = std::make_unique<SqliteServerStore>(options, std::move(db.value()));
+  CARNET_RETURN_IF_ERROR(store->Initialize());
+  return std::unique_ptr<ServerStore>(std::move(store));
+}
+
+}  // namespace carnet
