@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "carnet/schema.h"
+
 namespace carnet {
 
 std::string EncodeStamp(const Stamp& stamp) {
@@ -61,7 +63,7 @@ Result<Stamp> StampFromString(std::string_view text) {
   auto p2 = std::from_chars(text.data() + dot + 1, text.data() + at, logical);
   if (p1.ec != std::errc() || p1.ptr != text.data() + dot || p2.ec != std::errc() ||
       p2.ptr != text.data() + at || physical < 0 || physical >= (int64_t{1} << 48) ||
-      logical > 0xffff || at + 1 >= text.size()) {
+      logical > 0xffff || !IsValidDeviceId(text.substr(at + 1))) {
     return bad();
   }
   return Stamp{MakeHlc(physical, logical), std::string(text.substr(at + 1))};
