@@ -56,20 +56,31 @@ Status ScopeTracker::Update(const std::string& collection, const std::string& re
   if (!now.ok()) return now.status();
   Result<std::optional<RecordScope>> before = source_->StoredScope(collection, record);
   if (!before.ok()) return before.status();
-  Result<std::vector<Device>> devices = source_->ActiveDevices();
-  if (!devices.ok()) return devices.status();
-
-  auto holders = [&](const RecordScope& scope, const std::optional<ParticipantScope>& ps) {
+  // Devices are read only when a scope moved: most changes leave it where it was.
+  std::optional<std::vector<Device>> devices;
+  auto holders = [&](const RecordScope& scope,
+                     const std::optional<ParticipantScope>& ps) -> Result<std::vector<std::string>> {
+    if (!devices) {
+      Result<std::vector<Device>> active = source_->ActiveDevices();
+      if (!active.ok()) return active.status();
+      devices = std::move(active.value());
+    }
     std::vector<std::string> ids;
     for (const Device& d : *devices) {
       if (Covers(d, scope, ps)) ids.push_back(d.id);
     }
     return ids;
   };
-  auto forget_on_losers = [&](const std::vector<std::string>& before_ids,
-                              const std::vector<std::string>& now_ids) -> Status {
-    for (const std::string& id : before_ids) {
-      if (std::find(now_ids.begin(), now_ids.end(), id) == now_ids.end()) {
+  auto forget_on_losers = [&](const RecordScope& before_scope,
+                              const std::optional<ParticipantScope>& before_ps,
+                              const RecordScope& now_scope,
+                              const std::optional<ParticipantScope>& now_ps) -> Status {
+    Result<std::vector<std::string>> before_ids = holders(before_scope, before_ps);
+    if (!before_ids.ok()) return before_ids.status();
+    Result<std::vector<std::string>> now_ids = holders(now_scope, now_ps);
+    if (!now_ids.ok()) return now_ids.status();
+    for (const std::string& id : *before_ids) {
+      if (std::find(now_ids->begin(), now_ids->end(), id) == now_ids->end()) {
         CARNET_RETURN_IF_ERROR(source_->AddForget(id, collection, record));
       }
     }
@@ -92,8 +103,7 @@ Status ScopeTracker::Update(const std::string& collection, const std::string& re
       }
       CARNET_RETURN_IF_ERROR(source_->Resequence(collection, record));
       if (before->has_value()) {
-        CARNET_RETURN_IF_ERROR(
-            forget_on_losers(holders(**before, before_ps), holders(*now, now_ps)));
+        CARNET_RETURN_IF_ERROR(forget_on_losers(**before, before_ps, *now, now_ps));
       }
     }
   }
@@ -112,7 +122,7 @@ Status ScopeTracker::Update(const std::string& collection, const std::string& re
   for (const auto& [c, r] : *records) CARNET_RETURN_IF_ERROR(source_->Resequence(c, r));
   if (ps_before->has_value()) {
     RecordScope own{record, std::nullopt};
-    CARNET_RETURN_IF_ERROR(forget_on_losers(holders(own, *ps_before), holders(own, *ps_now)));
+    CARNET_RETURN_IF_ERROR(forget_on_losers(own, *ps_before, own, *ps_now));
   }
   return Status::Ok();
 }
