@@ -1,0 +1,230 @@
+#include "carnet/sync_client.h"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+#include <vector>
+
+#include "sync/sync_client_impl.h"
+
+namespace carnet {
+namespace {
+
+constexpr const char* kPullCursorKey = "pull_cursor";
+// A forget refused because the outbox still changes the record: push, then pull the same
+// cursor again. The pushes empty the outbox, so one more round normally suffices; the bound
+// only keeps a misbehaving server from looping us forever.
+constexpr int kMaxForgetRounds = 3;
+
+Result<uint64_t> ParseCursor(const std::optional<std::string>& text) {
+  if (!text) return uint64_t{0};
+  uint64_t cursor = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), cursor);
+  if (ec != std::errc() || end != text->data() + text->size()) {
+    return Status(StatusCode::kCorruption, "stored pull cursor '" + *text + "' is not a number");
+  }
+  return cursor;
+}
+
+}  // namespace
+
+const char* SyncStateName(SyncState state) {
+  switch (state) {
+    case SyncState::kIdle:
+      return "idle";
+    case SyncState::kSyncing:
+      return "syncing";
+    case SyncState::kOffline:
+      return "offline";
+    case SyncState::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+SyncClient::Impl::Impl(Store* store, Env* env, std::unique_ptr<Transport> transport,
+                       SyncOptions options)
+    : store_(store), env_(env), transport_(std::move(transport)), options_(std::move(options)) {
+  status_.pending = Pending().value_or(0);
+  clock_offset_ms_ = LoadClockOffset();
+  status_.clock_offset_ms = clock_offset_ms_;
+}
+
+Status SyncClient::Impl::Sync() {
+  std::lock_guard<std::mutex> lock(sync_mutex_);
+  std::optional<uint64_t> pending = Pending();
+  Publish([&](SyncStatus* s) {
+    s->state = SyncState::kSyncing;
+    if (pending) s->pending = *pending;
+  });
+  env_->Log(LogLevel::kInfo, "sync: started");
+  Status status = PushThenPull();
+  pending = Pending();
+  int64_t now = env_->NowMillis();
+  {
+    // Before the status event: whoever hears of the end may move the clock at once.
+    std::lock_guard<std::mutex> lock(schedule_mutex_);
+    last_failed_ = !status.ok();
+    last_attempt_ms_ = now;
+  }
+  Publish([&](SyncStatus* s) {
+    if (pending) s->pending = *pending;
+    s->last_error = status;
+    if (status.ok()) {
+      s->state = SyncState::kIdle;
+      s->last_success_ms = now;
+    } else {
+      s->state =
+          status.code() == StatusCode::kUnavailable ? SyncState::kOffline : SyncState::kError;
+    }
+  });
+  env_->Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
+            "sync: " + (status.ok() ? std::string("done") : "failed: " + status.ToString()));
+  return status;
+}
+
+Status SyncClient::Impl::PushThenPull() {
+  SyncProgress progress;
+  Result<uint64_t> total = store_->PendingCount();
+  if (!total.ok()) return total.status();
+  progress.push_total = *total;
+  CARNET_RETURN_IF_ERROR(PushAll(&progress));
+  return PullAll(&progress);
+}
+
+Status SyncClient::Impl::PushAll(SyncProgress* progress) {
+  size_t batch = std::clamp<size_t>(options_.push_batch, 1, wire::kMaxPushOps);
+  for (;;) {
+    Result<std::vector<Operation>> ops = store_->PendingOperations(0, batch);
+    if (!ops.ok()) return ops.status();
+    if (ops->empty()) return Status::Ok();
+    uint64_t first = ops->front().seq;
+    wire::PushRequest request{wire::kProtocolVersion, store_->device_id(), std::move(*ops)};
+    wire::PushReply reply;
+    Status status = Exchange("/v1/push", request, &reply);
+    // Too large for the server (413) or for the wire: the same operations in smaller batches.
+    if (status.code() == StatusCode::kResourceExhausted && batch > 1) {
+      batch /= 2;
+      env_->Log(LogLevel::kInfo, "sync: push batch too large, now " + std::to_string(batch));
+      continue;
+    }
+    CARNET_RETURN_IF_ERROR(status);
+    if (reply.acknowledged_seq < first) {
+      return Internal("server acknowledged up to " + std::to_string(reply.acknowledged_seq) +
+                      ", before the pushed batch starting at " + std::to_string(first));
+    }
+    CARNET_RETURN_IF_ERROR(store_->AcknowledgeOperations(reply.acknowledged_seq));
+    for (const Operation& op : request.ops) progress->pushed += op.seq <= reply.acknowledged_seq;
+    std::optional<uint64_t> pending = Pending();
+    if (pending) {
+      // Edits made during the sync join the outbox, and this sync's total.
+      progress->push_total = std::max(progress->push_total, progress->pushed + *pending);
+      Publish([&](SyncStatus* s) { s->pending = *pending; });
+    }
+    Report(*progress);
+  }
+}
+
+Status SyncClient::Impl::PullAll(SyncProgress* progress) {
+  uint32_t limit = std::clamp<uint32_t>(options_.pull_batch, 1, wire::kMaxPullEntries);
+  int forget_rounds = 0;
+  for (;;) {
+    Result<std::optional<std::string>> stored = store_->GetSyncState(kPullCursorKey);
+    if (!stored.ok()) return stored.status();
+    Result<uint64_t> cursor = ParseCursor(*stored);
+    if (!cursor.ok()) return cursor.status();
+    wire::PullRequest request{wire::kProtocolVersion, *cursor, limit};
+    wire::PullReply reply;
+    Status status = Exchange("/v1/pull", request, &reply);
+    // A reply too large for the server or for our reply cap: ask for fewer entries.
+    if (status.code() == StatusCode::kResourceExhausted && limit > 1) {
+      limit /= 2;
+      continue;
+    }
+    CARNET_RETURN_IF_ERROR(status);
+    if (reply.more && reply.next_cursor <= *cursor && reply.entries.empty() &&
+        reply.forget.empty()) {
+      return Internal("server asked to pull more without moving the cursor past " +
+                      std::to_string(*cursor));
+    }
+    std::vector<std::pair<std::string, std::string>> forget;
+    forget.reserve(reply.forget.size());
+    for (wire::RecordRef& ref : reply.forget) {
+      forget.emplace_back(std::move(ref.collection), std::move(ref.record));
+    }
+    Result<ApplyStats> applied = store_->ApplyPulled(
+        reply.entries, forget, {{kPullCursorKey, std::to_string(reply.next_cursor)}});
+    if (applied.status().code() == StatusCode::kFailedPrecondition &&
+        ++forget_rounds <= kMaxForgetRounds) {
+      // Nothing was saved, the cursor included: the same pull follows the push.
+      CARNET_RETURN_IF_ERROR(PushAll(progress));
+      continue;
+    }
+    if (!applied.ok()) return applied.status();
+    progress->pulled += reply.entries.size() + forget.size();
+    progress->pull_more = reply.more;
+    Report(*progress);
+    if (!reply.more) return Status::Ok();
+  }
+}
+
+std::optional<uint64_t> SyncClient::Impl::Pending() {
+  Result<uint64_t> count = store_->PendingCount();
+  if (!count.ok()) return std::nullopt;
+  return *count;
+}
+
+void SyncClient::Impl::Publish(const std::function<void(SyncStatus*)>& change) {
+  SyncStatus copy;
+  std::function<void(const SyncStatus&)> callback;
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    change(&status_);
+    copy = status_;
+    callback = on_status_;
+  }
+  if (callback) callback(copy);
+}
+
+void SyncClient::Impl::Report(const SyncProgress& progress) {
+  std::function<void(const SyncProgress&)> callback;
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    callback = on_progress_;
+  }
+  if (callback) callback(progress);
+}
+
+SyncClient::SyncClient(Store* store, Env* env, std::unique_ptr<Transport> transport,
+                       SyncOptions options)
+    : impl_(std::make_unique<Impl>(store, env, std::move(transport), std::move(options))) {}
+
+SyncClient::~SyncClient() { Stop(); }
+
+Status SyncClient::SyncNow() { return impl_->Sync(); }
+
+Result<bool> SyncClient::EverythingUploaded() {
+  Result<uint64_t> count = impl_->store_->PendingCount();
+  if (!count.ok()) return count.status();
+  return *count == 0;
+}
+
+SyncStatus SyncClient::status() {
+  // Local edits fill the outbox without the client knowing: count it now.
+  std::optional<uint64_t> pending = impl_->Pending();
+  std::lock_guard<std::mutex> lock(impl_->status_mutex_);
+  if (pending) impl_->status_.pending = *pending;
+  return impl_->status_;
+}
+
+void SyncClient::OnProgress(std::function<void(const SyncProgress&)> callback) {
+  std::lock_guard<std::mutex> lock(impl_->status_mutex_);
+  impl_->on_progress_ = std::move(callback);
+}
+
+void SyncClient::OnStatus(std::function<void(const SyncStatus&)> callback) {
+  std::lock_guard<std::mutex> lock(impl_->status_mutex_);
+  impl_->on_status_ = std::move(callback);
+}
+
+}  // namespace carnet

@@ -1,0 +1,128 @@
+// The libcurl transport against a real HTTP server on 127.0.0.1.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "carnet/transport.h"
+#include "tests/sync/sync_helpers.h"
+
+using namespace carnet;
+using namespace carnet::testing;
+
+namespace {
+
+// A loopback port nobody listens on: bound, then released.
+int ClosedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t length = sizeof addr;
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+HttpRequest Request(std::string body = "ping") {
+  return HttpRequest{"/v1/push", {{"Content-Type", "application/vnd.carnet.bin"}}, std::move(body)};
+}
+
+// The Status of a POST that gets no usable reply.
+Status FailedPost(const std::string& url, int total_timeout_ms = 0) {
+  std::unique_ptr<Transport> transport = CurlTo(url, total_timeout_ms);
+  Result<HttpReply> reply = transport->Post(Request());
+  REQUIRE_FALSE(reply.ok());
+  return reply.status();
+}
+
+// The same, from a server that answers with `handler`.
+Status FailedPost(Handler handler, int total_timeout_ms = 0) {
+  ScriptedServer server;
+  server.Then("/v1/push", std::move(handler));
+  return FailedPost(server.url(), total_timeout_ms);
+}
+
+}  // namespace
+
+TEST_CASE("The transport posts body and headers and returns a reply of any HTTP status",
+          "[sync][transport]") {
+  ScriptedServer server;
+  server.Then("/v1/push", TextHandler(418, "teapot", "text/plain"));
+  std::unique_ptr<Transport> transport = CurlTo(server.url() + "/");
+  std::string body("bin\0ary", 7);
+  HttpRequest request{
+      "/v1/push", {{"Authorization", "Bearer t0k"}, {"Carnet-Protocol", "1"}}, body};
+
+  Result<HttpReply> reply = transport->Post(request);
+
+  REQUIRE(reply.ok());
+  CHECK(reply->status == 418);
+  CHECK(reply->content_type == "text/plain");
+  CHECK(reply->body == "teapot");
+  auto seen = server.requests();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].path == "/v1/push");
+  CHECK(seen[0].body == body);
+  CHECK(seen[0].Header("Authorization") == "Bearer t0k");
+  CHECK(seen[0].Header("Carnet-Protocol") == "1");
+}
+
+TEST_CASE("The transport keeps its connection open between requests", "[sync][transport]") {
+  ScriptedServer server;
+  server.Otherwise("/v1/push", TextHandler(200, "ok", "text/plain"));
+  std::unique_ptr<Transport> transport = CurlTo(server.url());
+  REQUIRE(transport->Post(Request()).ok());
+  REQUIRE(transport->Post(Request()).ok());
+  auto seen = server.requests();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].remote_port == seen[1].remote_port);
+}
+
+TEST_CASE("A refused connection is unavailable", "[sync][transport]") {
+  Status status = FailedPost("http://127.0.0.1:" + std::to_string(ClosedPort()));
+  CHECK(status.code() == StatusCode::kUnavailable);
+  CHECK_THAT(status.message(), Catch::Contains("onnect"));
+}
+
+TEST_CASE("A reply cut mid-way is unavailable", "[sync][transport]") {
+  CHECK(FailedPost(CutHandler()).code() == StatusCode::kUnavailable);
+}
+
+TEST_CASE("A reply slower than the timeout is unavailable", "[sync][transport]") {
+  Status status = FailedPost(SlowHandler(400, TextHandler(200, "late", "text/plain")), 150);
+  CHECK(status.code() == StatusCode::kUnavailable);
+  CHECK_THAT(status.message(), Catch::Contains("imed out"));
+}
+
+TEST_CASE("A reply larger than any protocol message is abandoned", "[sync][transport]") {
+  std::string huge(wire::kMaxWireBytes + 2 * 1024 * 1024, 'x');
+  Status status = FailedPost(TextHandler(200, huge, "application/json"));
+  CHECK(status.code() == StatusCode::kResourceExhausted);
+}
+
+TEST_CASE("The transport refuses plain http beyond loopback and malformed URLs",
+          "[sync][transport]") {
+  CurlOptions options;
+  options.base_url = "http://records.example:8080";
+  CHECK(MakeCurlTransport(options).status().code() == StatusCode::kInvalidArgument);
+  options.base_url = "ftp://127.0.0.1";
+  CHECK(MakeCurlTransport(options).status().code() == StatusCode::kInvalidArgument);
+  options.base_url = "not a url";
+  CHECK(MakeCurlTransport(options).status().code() == StatusCode::kInvalidArgument);
+  options.base_url = "https://records.example:8443";
+  CHECK(MakeCurlTransport(options).ok());
+  options.base_url = "http://localhost:8080";
+  CHECK(MakeCurlTransport(options).ok());
+}
+
+TEST_CASE("https to a server that does not speak TLS is unavailable", "[sync][transport]") {
+  ScriptedServer server;
+  std::string url = server.url();
+  url.replace(0, 4, "https");
+  CHECK(FailedPost(url).code() == StatusCode::kUnavailable);
+}
