@@ -178,97 +178,56 @@ Status Store::Impl::ReleaseSavepoint(bool keep) {
   return db_->Exec("ROLLBACK TO local_change; RELEASE local_change");
 }
 
-namespace {
-
-// Keys looked up, or entries written, by one execution of a statement.
-constexpr size_t kRowsPerStatement = 8;
-
-// The SQL of a statement over 1 to kRowsPerStatement rows: `head`, the rows' `row` separated by
-// commas, `tail`. Built once, so that finding the cached statement costs no string building.
-class RepeatedSql {
- public:
-  RepeatedSql(const char* head, const char* row, const char* tail) {
-    std::string rows;
-    for (size_t n = 1; n <= kRowsPerStatement; ++n) {
-      rows += (n > 1 ? ", " : "") + std::string(row);
-      sql_[n - 1] = head + rows + tail;
-    }
-  }
-  const std::string& operator()(size_t rows) const { return sql_[rows - 1]; }
-
- private:
-  std::string sql_[kRowsPerStatement];
-};
-
-void BindEntry(sqlite::Statement* st, int first, const Entry& e) {
-  st->Bind(first, e.key.collection);
-  st->Bind(first + 1, e.key.record);
-  st->Bind(first + 2, e.key.field);
-  st->Bind(first + 3, e.key.element);
-  st->BindBlob(first + 4, EncodeStamp(e.key.stamp));
-  st->Bind(first + 5, static_cast<int64_t>(e.kind));
-  st->Bind(first + 6, int64_t{e.live});
-  if (e.value) {
-    st->BindBlob(first + 7, *e.value);
-  } else {
-    st->BindNull(first + 7);
-  }
-  if (e.refs.empty()) {
-    st->BindNull(first + 8);
-  } else {
-    st->BindBlob(first + 8, EncodeRefs(e.refs));
-  }
-}
-
-}  // namespace
-
 Result<bool> Store::Impl::ApplyOperation(const Operation& op) {
+  // Static SQL: the statement cache is keyed by it, and a literal would be copied at every call.
   // "field = +?", not "field = ?": SQLite matches a bare parameter against the partial index's
-  // "field = ''" by its bound value, and so re-prepares the statement at every new binding.
-  static const RepeatedSql kFind(
-      "SELECT stamp, kind, live FROM entries WHERE collection = ? AND record = ? AND field = +? "
-      "AND element = ? AND stamp IN (",
-      "?", ")");
-  static const RepeatedSql kPut("INSERT OR REPLACE INTO entries VALUES",
-                                "(?, ?, ?, ?, ?, ?, ?, ?, ?)", "");
+  // "field = ''" by its bound value, and so re-prepared the statement at every new binding.
+  static const std::string kFind =
+      "SELECT kind, live FROM entries WHERE collection = ? AND record = ? AND field = +? AND "
+      "element = ? AND stamp = ?";
+  static const std::string kInsertIfAbsent =
+      "INSERT INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
   std::vector<EntryKey> keys = KeysTouchedBy(op);
-  std::vector<std::string> stamps;
-  for (const EntryKey& key : keys) stamps.push_back(EncodeStamp(key.stamp));
+  // The operation's own entry, when it makes one, comes first; the others are those it ends.
+  const size_t first_ended = !keys.empty() && keys[0].stamp == op.stamp() ? 1 : 0;
   std::vector<Entry> existing;
-  // Every key of an operation shares its collection, record, field and element: one statement
-  // finds them all, instead of one per key.
-  for (size_t at = 0; at < keys.size(); at += kRowsPerStatement) {
-    size_t rows = std::min(kRowsPerStatement, keys.size() - at);
-    Result<sqlite::Statement*> find = db_->Prepare(kFind(rows));
+  // Only the ended entries are looked up: most operations end none, and cost no lookup at all.
+  for (size_t i = first_ended; i < keys.size(); ++i) {
+    const EntryKey& key = keys[i];
+    Result<sqlite::Statement*> find = db_->Query(kFind, key.collection, key.record, key.field,
+                                                 key.element, sqlite::Blob{EncodeStamp(key.stamp)});
     if (!find.ok()) return find.status();
-    sqlite::Statement* st = *find;
-    st->Bind(1, op.collection);
-    st->Bind(2, op.record);
-    st->Bind(3, op.field);
-    st->Bind(4, op.element);
-    for (size_t i = 0; i < rows; ++i) st->BindBlob(static_cast<int>(5 + i), stamps[at + i]);
     Status status;
-    while (st->Step(&status)) {
-      auto end = stamps.begin() + at + rows;
-      auto found = std::find(stamps.begin() + at, end, st->Text(0));
-      if (found == end) continue;
+    if ((*find)->Step(&status)) {
       // Merging needs only whether the entry exists and lives: its content never changes.
-      existing.push_back(Entry{keys[found - stamps.begin()], static_cast<FieldKind>(st->Int(1)),
-                               st->Int(2) != 0, {}, {}});
+      existing.push_back(
+          Entry{key, static_cast<FieldKind>((*find)->Int(0)), (*find)->Int(1) != 0, {}, {}});
     }
-    st->Reset();
+    (*find)->Reset();
     if (!status.ok()) return status;
   }
+  // Unaware of the own entry, MergeOperation always proposes it; its rule for it (created live
+  // when absent, left as it is when present) is exactly an insert that ignores an existing key,
+  // which spares the lookup.
   std::vector<Entry> changes = MergeOperation(op, existing);
-  // One multi-row statement for the entries an operation writes (its own and those it ends).
-  for (size_t at = 0; at < changes.size(); at += kRowsPerStatement) {
-    size_t rows = std::min(kRowsPerStatement, changes.size() - at);
-    Result<sqlite::Statement*> put = db_->Prepare(kPut(rows));
-    if (!put.ok()) return put.status();
-    for (size_t i = 0; i < rows; ++i) BindEntry(*put, static_cast<int>(1 + 9 * i), changes[at + i]);
-    CARNET_RETURN_IF_ERROR((*put)->Run());
+  bool changed = false;
+  for (const Entry& e : changes) {
+    if (first_ended == 1 && e.key == keys[0]) {
+      std::optional<std::string> refs;
+      if (!e.refs.empty()) refs = EncodeStampList(e.refs);
+      Result<sqlite::Statement*> st =
+          db_->Query(kInsertIfAbsent, e.key.collection, e.key.record, e.key.field, e.key.element,
+                     sqlite::Blob{EncodeStamp(e.key.stamp)}, static_cast<int64_t>(e.kind),
+                     int64_t{e.live}, e.value, refs);
+      if (!st.ok()) return st.status();
+      CARNET_RETURN_IF_ERROR((*st)->Run());
+      changed = changed || db_->Changes() > 0;
+    } else {
+      CARNET_RETURN_IF_ERROR(PutEntry(e));
+      changed = true;
+    }
   }
-  return !changes.empty();
+  return changed;
 }
 
 Status Store::Impl::AppendToOutbox(const Operation& op) {

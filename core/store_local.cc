@@ -58,18 +58,18 @@ class LocalChange {
     Result<Target> target = Resolve(*impl_->schema_, collection_, id_, field_, kind_);
     if (!target.ok()) return target.status();
     target_ = *target;
-    Result<std::vector<Entry>> entries = impl_->LoadRecord(collection_, id_);
-    if (!entries.ok()) return entries.status();
-    record_ = std::move(entries.value());
-    for (const Entry& e : record_) {
-      if (e.key.field.empty() && e.live) {
-        return FailedPrecondition(collection_ + " " + id_ +
-                                  " is deleted: restore it before changing it");
-      }
+    // Only the rows the checks and the change read, never the whole record: a record's history
+    // (dead entries, every log text) grows with each edit.
+    Result<bool> deleted = IsDeleted();
+    if (!deleted.ok()) return deleted.status();
+    if (*deleted) {
+      return FailedPrecondition(collection_ + " " + id_ +
+                                " is deleted: restore it before changing it");
     }
     const CollectionSpec& c = *target_.collection;
     if (!c.freeze_field.empty() && field_ != c.freeze_field) {
       const FieldSpec* freeze = c.Find(c.freeze_field);
+      CARNET_RETURN_IF_ERROR(LoadHeads(c.freeze_field));
       std::vector<Entry> heads = Heads(c.freeze_field);
       if (!heads.empty() &&
           RankOf(*freeze, RegisterWinner(freeze, heads).value) >= static_cast<int>(c.freeze_rank)) {
@@ -77,15 +77,14 @@ class LocalChange {
                                   " is validated and frozen: record a correction as a new record");
       }
     }
-    return Status::Ok();
+    return LoadHeads(field_);
   }
 
+  // The live entries of the changed field, or of the freeze field, in (element, stamp) order;
+  // register values only (log texts are never read to change a log), refs never.
   std::vector<Entry> Heads(const std::string& field) const {
-    std::vector<Entry> heads;
-    for (const Entry& e : record_) {
-      if (e.key.field == field && e.live) heads.push_back(e);
-    }
-    return heads;
+    auto it = heads_.find(field);
+    return it == heads_.end() ? std::vector<Entry>() : it->second;
   }
 
   const FieldSpec& field() const { return *target_.field; }
@@ -95,7 +94,45 @@ class LocalChange {
   std::string collection_, id_, field_;
   FieldKind kind_;
   Target target_;
-  std::vector<Entry> record_;
+  std::map<std::string, std::vector<Entry>> heads_;
+
+  Result<bool> IsDeleted() {
+    // Literal "field = ''" so that SQLite answers from the partial index of live tombstones.
+    Result<sqlite::Statement*> st = impl_->db_->Query(
+        "SELECT 1 FROM entries WHERE collection = ? AND record = ? AND field = '' AND live = 1 "
+        "LIMIT 1",
+        collection_, id_);
+    if (!st.ok()) return st.status();
+    Status status;
+    bool deleted = (*st)->Step(&status);
+    (*st)->Reset();
+    if (!status.ok()) return status;
+    return deleted;
+  }
+
+  Status LoadHeads(const std::string& field) {
+    // "field = +?": a bare parameter would be matched against the partial index's "field = ''"
+    // by its bound value, making SQLite re-prepare the statement at each new field.
+    Result<sqlite::Statement*> st = impl_->db_->Query(
+        "SELECT element, stamp, kind, CASE WHEN kind = ? THEN value END FROM entries "
+        "WHERE collection = ? AND record = ? AND field = +? AND live = 1 ORDER BY element, stamp",
+        static_cast<int64_t>(FieldKind::kRegister), collection_, id_, field);
+    if (!st.ok()) return st.status();
+    sqlite::Statement* s = *st;
+    std::vector<Entry>& heads = heads_[field];
+    Status status;
+    while (s->Step(&status)) {
+      Result<Stamp> stamp = DecodeStamp(s->Text(1));
+      if (!stamp.ok()) {
+        s->Reset();
+        return Status(StatusCode::kCorruption, "entry stamp: " + stamp.status().message());
+      }
+      EntryKey key{collection_, id_, field, s->Text(0), std::move(stamp.value())};
+      heads.push_back(
+          Entry{std::move(key), static_cast<FieldKind>(s->Int(2)), true, s->OptionalText(3), {}});
+    }
+    return status;
+  }
 };
 
 namespace {
