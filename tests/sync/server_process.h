@@ -1,0 +1,85 @@
+// The carnet-server binary in a child process, for tests that kill it mid-sync and start it
+// again on the same store, as a crash and a restart by the service manager would.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+namespace carnet::testing {
+
+class ServerProcess {
+ public:
+  // Starts `carnet-server serve` on a free port of 127.0.0.1; its logs go to `log_path`.
+  ServerProcess(const std::string& binary, const std::string& store_path,
+                const std::string& log_path) {
+    std::vector<std::string> args = {binary,     "serve",      "--store", "sqlite:" + store_path,
+                                     "--listen", "127.0.0.1:0"};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    REQUIRE(log >= 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      // Only async-signal-safe calls between fork and exec.
+      dup2(out[1], STDOUT_FILENO);
+      dup2(log, STDERR_FILENO);
+      close(out[0]);
+      close(out[1]);
+      close(log);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    close(log);
+    // "carnet-server listening on 127.0.0.1:PORT"
+    FILE* lines = fdopen(out[0], "r");
+    REQUIRE(lines != nullptr);
+    char line[256] = {};
+    bool got = std::fgets(line, sizeof line, lines) != nullptr;
+    std::fclose(lines);
+    INFO("carnet-server said: " << line);
+    REQUIRE(got);
+    std::string text = line;
+    size_t colon = text.rfind(':');
+    REQUIRE(colon != std::string::npos);
+    port_ = std::stoi(text.substr(colon + 1));
+    REQUIRE(port_ > 0);
+  }
+  ~ServerProcess() { Kill(); }
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // SIGKILL: no request in flight finishes, nothing is flushed.
+  void Kill() { End(SIGKILL); }
+  // SIGTERM: the server finishes the requests in flight and exits.
+  void Stop() { End(SIGTERM); }
+
+ private:
+  void End(int signal) {
+    if (pid_ <= 0) return;
+    kill(pid_, signal);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace carnet::testing
