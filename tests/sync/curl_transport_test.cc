@@ -8,6 +8,7 @@
 
 #include "carnet/transport.h"
 #include "tests/sync/sync_helpers.h"
+#include "tests/sync/test_certificate.h"
 
 using namespace carnet;
 using namespace carnet::testing;
@@ -125,4 +126,48 @@ TEST_CASE("https to a server that does not speak TLS is unavailable", "[sync][tr
   std::string url = server.url();
   url.replace(0, 4, "https");
   CHECK(FailedPost(url).code() == StatusCode::kUnavailable);
+}
+
+TEST_CASE("https verifies the server against the CA file it is given", "[sync][transport]") {
+  TempDir dir;
+  std::string cert = dir.File("cert.pem"), key = dir.File("key.pem");
+  WriteSelfSignedCertificate(cert, key, "IP:127.0.0.1");
+  ScriptedServer server(cert, key);
+  server.Otherwise("/v1/push", TextHandler(200, "secret kept", "text/plain"));
+  CurlOptions options;
+  options.base_url = server.url();
+
+  SECTION("trusted through ca_file") {
+    options.ca_file = cert;
+    Result<std::unique_ptr<Transport>> transport = MakeCurlTransport(options);
+    SYNC_REQUIRE_OK(transport);
+    Result<HttpReply> reply = (*transport)->Post(Request());
+    SYNC_REQUIRE_OK(reply);
+    CHECK(reply->body == "secret kept");
+  }
+  SECTION("refused without it") {
+    Status status = FailedPost(server.url());
+    CHECK(status.code() == StatusCode::kUnavailable);
+    CHECK_THAT(status.message(), Catch::Contains("certificate"));
+    CHECK(server.requests().empty());
+  }
+}
+
+TEST_CASE("https refuses a trusted certificate issued for another host", "[sync][transport]") {
+  TempDir dir;
+  std::string cert = dir.File("cert.pem"), key = dir.File("key.pem");
+  WriteSelfSignedCertificate(cert, key, "DNS:records.example");
+  ScriptedServer server(cert, key);
+  CurlOptions options;
+  options.base_url = server.url();
+  options.ca_file = cert;
+  Result<std::unique_ptr<Transport>> transport = MakeCurlTransport(options);
+  SYNC_REQUIRE_OK(transport);
+
+  Result<HttpReply> reply = (*transport)->Post(Request());
+
+  REQUIRE_FALSE(reply.ok());
+  CHECK(reply.status().code() == StatusCode::kUnavailable);
+  CHECK_THAT(reply.status().message(), Catch::Contains("127.0.0.1"));
+  CHECK(server.requests().empty());
 }

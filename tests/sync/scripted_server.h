@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -34,24 +35,19 @@ struct SeenRequest {
 
 class ScriptedServer {
  public:
-  ScriptedServer() {
-    server_.set_keep_alive_timeout(1);
-    server_.set_tcp_nodelay(true);
-    server_.Post(
-        ".*", [this](const httplib::Request& req, httplib::Response& res) { Dispatch(req, res); });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::yield();
-  }
+  ScriptedServer() : ScriptedServer(std::make_unique<httplib::Server>(), "http") {}
+  // Serves https with the PEM certificate and key in these files.
+  ScriptedServer(const std::string& cert_file, const std::string& key_file)
+      : ScriptedServer(std::make_unique<httplib::SSLServer>(cert_file.c_str(), key_file.c_str()),
+                       "https") {}
   ~ScriptedServer() {
-    server_.stop();
+    server_->stop();
     thread_.join();
   }
   ScriptedServer(const ScriptedServer&) = delete;
   ScriptedServer& operator=(const ScriptedServer&) = delete;
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
 
   // The answer to the next request on `path` not answered by an earlier Then().
   void Then(const std::string& path, Handler handler) {
@@ -77,6 +73,19 @@ class ScriptedServer {
   }
 
  private:
+  ScriptedServer(std::unique_ptr<httplib::Server> server, std::string scheme)
+      : server_(std::move(server)), scheme_(std::move(scheme)) {
+    REQUIRE(server_->is_valid());
+    server_->set_keep_alive_timeout(1);
+    server_->set_tcp_nodelay(true);
+    server_->Post(
+        ".*", [this](const httplib::Request& req, httplib::Response& res) { Dispatch(req, res); });
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::yield();
+  }
+
   void Dispatch(const httplib::Request& req, httplib::Response& res) {
     Handler handler;
     {
@@ -99,7 +108,8 @@ class ScriptedServer {
     }
   }
 
-  httplib::Server server_;
+  std::unique_ptr<httplib::Server> server_;
+  std::string scheme_;
   std::thread thread_;
   int port_ = 0;
   std::mutex mutex_;
