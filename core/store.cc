@@ -41,31 +41,6 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
-std::string EncodeRefs(const std::vector<Stamp>& refs) {
-  std::string out;
-  for (const Stamp& ref : refs) {
-    std::string bytes = EncodeStamp(ref);
-    out.push_back(static_cast<char>(bytes.size() >> 8));
-    out.push_back(static_cast<char>(bytes.size() & 0xff));
-    out += bytes;
-  }
-  return out;
-}
-
-Result<std::vector<Stamp>> DecodeRefs(std::string_view bytes) {
-  std::vector<Stamp> refs;
-  while (!bytes.empty()) {
-    if (bytes.size() < 2) return Status(StatusCode::kCorruption, "truncated refs");
-    size_t size = (static_cast<uint8_t>(bytes[0]) << 8) | static_cast<uint8_t>(bytes[1]);
-    if (bytes.size() < 2 + size) return Status(StatusCode::kCorruption, "truncated refs");
-    Result<Stamp> stamp = DecodeStamp(bytes.substr(2, size));
-    if (!stamp.ok()) return Status(StatusCode::kCorruption, stamp.status().message());
-    refs.push_back(std::move(stamp.value()));
-    bytes.remove_prefix(2 + size);
-  }
-  return refs;
-}
-
 Store::Impl::Impl(const StoreOptions& options, std::unique_ptr<sqlite::Database> db)
     : options_(options),
       schema_(options.schema ? options.schema : &Schema::Programme()),
@@ -250,7 +225,7 @@ Status Store::Impl::AppendToOutbox(const Operation& op) {
   if (op.refs.empty()) {
     s->BindNull(9);
   } else {
-    s->BindBlob(9, EncodeRefs(op.refs));
+    s->BindBlob(9, EncodeStampList(op.refs));
   }
   return s->Run();
 }
@@ -361,7 +336,7 @@ Result<std::vector<Operation>> Store::PendingOperations(uint64_t after_seq, size
     op.field = s->Text(5);
     op.element = s->Text(6);
     op.value = s->OptionalText(7);
-    Result<std::vector<Stamp>> refs = DecodeRefs(s->Text(8));
+    Result<std::vector<Stamp>> refs = DecodeStampList(s->Text(8));
     if (!refs.ok()) {
       s->Reset();
       return refs.status();
