@@ -35,12 +35,6 @@ std::string Escape(std::string_view text) {
   return out;
 }
 
-int Rank(const FieldSpec* field, const std::optional<std::string>& value) {
-  if (!value) return -1;
-  auto it = std::find(field->values.begin(), field->values.end(), *value);
-  return it == field->values.end() ? -1 : static_cast<int>(it - field->values.begin());
-}
-
 }  // namespace
 
 std::vector<EntryKey> KeysTouchedBy(const Operation& op) {
@@ -130,12 +124,18 @@ Status ValidateEntry(const Schema& schema, const Entry& entry) {
   return Status::Ok();
 }
 
+int ValueRank(const FieldSpec& field, const std::optional<std::string>& value) {
+  if (!value) return -1;
+  auto it = std::find(field.values.begin(), field.values.end(), *value);
+  return it == field.values.end() ? -1 : static_cast<int>(it - field.values.begin());
+}
+
 const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& heads) {
   const Entry* best = &heads.front();
   const bool ranked = field != nullptr && field->forward_only;
   for (const Entry& e : heads) {
     if (ranked) {
-      int a = Rank(field, e.value), b = Rank(field, best->value);
+      int a = ValueRank(*field, e.value), b = ValueRank(*field, best->value);
       if (a != b) {
         if (a > b) best = &e;
         continue;
@@ -144,6 +144,18 @@ const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& he
     if (e.key.stamp > best->key.stamp) best = &e;
   }
   return *best;
+}
+
+std::vector<const Entry*> RegisterLosers(const FieldSpec* field, const std::vector<Entry>& heads,
+                                         const Entry& winner) {
+  const bool ranked = field != nullptr && field->forward_only;
+  std::vector<const Entry*> losers;
+  for (const Entry& head : heads) {
+    if (head.key == winner.key || head.value == winner.value) continue;
+    if (ranked && ValueRank(*field, head.value) < ValueRank(*field, winner.value)) continue;
+    losers.push_back(&head);
+  }
+  return losers;
 }
 
 std::string CanonicalLine(const Entry& e) {

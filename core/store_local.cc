@@ -34,10 +34,17 @@ Result<Target> Resolve(const Schema& schema, const std::string& collection, cons
   return t;
 }
 
-int RankOf(const FieldSpec& field, const std::optional<std::string>& value) {
-  if (!value) return -1;
-  auto it = std::find(field.values.begin(), field.values.end(), *value);
-  return it == field.values.end() ? -1 : static_cast<int>(it - field.values.begin());
+// Whether the live heads of a collection's freeze field put the record past its freeze point.
+bool IsFrozen(const CollectionSpec& collection, const std::vector<Entry>& freeze_heads) {
+  if (collection.freeze_field.empty() || freeze_heads.empty()) return false;
+  const FieldSpec* freeze = collection.Find(collection.freeze_field);
+  return ValueRank(*freeze, RegisterWinner(freeze, freeze_heads).value) >=
+         static_cast<int>(collection.freeze_rank);
+}
+
+Status FrozenError(const std::string& collection, const std::string& id) {
+  return FailedPrecondition(collection + " " + id +
+                            " is validated and frozen: record a correction as a new record");
 }
 
 std::vector<Entry> LiveOnly(std::vector<Entry> entries) {
@@ -68,14 +75,8 @@ class LocalChange {
     }
     const CollectionSpec& c = *target_.collection;
     if (!c.freeze_field.empty() && field_ != c.freeze_field) {
-      const FieldSpec* freeze = c.Find(c.freeze_field);
       CARNET_RETURN_IF_ERROR(LoadHeads(c.freeze_field));
-      std::vector<Entry> heads = Heads(c.freeze_field);
-      if (!heads.empty() &&
-          RankOf(*freeze, RegisterWinner(freeze, heads).value) >= static_cast<int>(c.freeze_rank)) {
-        return FailedPrecondition(collection_ + " " + id_ +
-                                  " is validated and frozen: record a correction as a new record");
-      }
+      if (IsFrozen(c, Heads(c.freeze_field))) return FrozenError(collection_, id_);
     }
     return LoadHeads(field_);
   }
@@ -151,25 +152,31 @@ Status LocalWrite(Store::Impl* impl, const std::string& collection, const std::s
                   const std::string& field, std::optional<std::string> value, bool resolving) {
   LocalChange change(impl, collection, id, field, FieldKind::kRegister);
   CARNET_RETURN_IF_ERROR(change.Check());
-  if (value) CARNET_RETURN_IF_ERROR(ValidateValue(change.field(), *value));
+  const FieldSpec& spec = change.field();
+  if (value) CARNET_RETURN_IF_ERROR(ValidateValue(spec, *value));
   std::vector<Entry> heads = change.Heads(field);
   Operation op = NewOp(OpKind::kWrite, collection, id, field);
   op.value = std::move(value);
-  if (resolving) {
-    if (heads.size() < 2) {
-      return FailedPrecondition("no conflict on " + collection + " " + id + " " + field);
-    }
-    for (const Entry& head : heads) op.refs.push_back(head.key.stamp);
-  } else if (!heads.empty()) {
-    // A plain write replaces the value it sees; concurrent values kept for review stay until
-    // someone resolves them.
-    const Entry& winner = RegisterWinner(&change.field(), heads);
-    if (change.field().forward_only &&
-        RankOf(change.field(), op.value) < RankOf(change.field(), winner.value)) {
-      return FailedPrecondition(collection + "." + field + " only moves forward: it is '" +
-                                winner.value.value_or("") + "' already");
-    }
-    op.refs.push_back(winner.key.stamp);
+  if (heads.empty()) {
+    if (resolving) return FailedPrecondition("no conflict on " + collection + " " + id + " " + field);
+    return impl->ApplyLocal(std::move(op));
+  }
+  const Entry& winner = RegisterWinner(&spec, heads);
+  std::vector<const Entry*> losers = RegisterLosers(&spec, heads, winner);
+  if (resolving && losers.empty()) {
+    return FailedPrecondition("no conflict on " + collection + " " + id + " " + field);
+  }
+  // A resolution settles a conflict, it does not step back: the same rule as a plain write.
+  if (spec.forward_only && ValueRank(spec, op.value) < ValueRank(spec, winner.value)) {
+    return FailedPrecondition(collection + "." + field + " only moves forward: it is '" +
+                              winner.value.value_or("") + "' already");
+  }
+  // The write replaces what its writer sees as the value: the winner, and the heads that are not
+  // conflicts (the same value, a state the field moved past). A plain write leaves the real
+  // losers kept for review until someone resolves them; a resolution ends them too.
+  std::vector<const Entry*> kept = resolving ? std::vector<const Entry*>() : losers;
+  for (const Entry& head : heads) {
+    if (std::find(kept.begin(), kept.end(), &head) == kept.end()) op.refs.push_back(head.key.stamp);
   }
   return impl->ApplyLocal(std::move(op));
 }
@@ -218,7 +225,15 @@ Status Transaction::Put(
     const std::string& collection, const std::string& id,
     const std::vector<std::pair<std::string, std::optional<std::string>>>& fields) {
   return Guarded(open_, store_->impl_.get(), [&] {
-    for (const auto& [field, value] : fields) {
+    // The freeze field goes last, so that a record can be completed and validated in one Put:
+    // the other fields are checked against the state before it.
+    const CollectionSpec* spec = store_->impl_->schema_->Find(collection);
+    auto ordered = fields;
+    if (spec != nullptr && !spec->freeze_field.empty()) {
+      std::stable_partition(ordered.begin(), ordered.end(),
+                            [&](const auto& field) { return field.first != spec->freeze_field; });
+    }
+    for (const auto& [field, value] : ordered) {
       CARNET_RETURN_IF_ERROR(LocalWrite(store_->impl_.get(), collection, id, field, value, false));
     }
     return Status::Ok();
@@ -280,7 +295,15 @@ Result<Stamp> Transaction::Append(const std::string& collection, const std::stri
     CARNET_RETURN_IF_ERROR(ValidateValue(as_text, text));
     Operation op = NewOp(OpKind::kAppend, collection, id, field);
     op.value = text;
-    if (revises) op.refs.push_back(*revises);
+    if (revises) {
+      std::vector<Entry> live = change.Heads(field);
+      if (std::none_of(live.begin(), live.end(),
+                       [&](const Entry& e) { return e.key.stamp == *revises; })) {
+        return NotFound("no entry " + StampToString(*revises) + " to revise in " + collection +
+                        " " + id + " " + field);
+      }
+      op.refs.push_back(*revises);
+    }
     CARNET_RETURN_IF_ERROR(store_->impl_->ApplyLocal(op));
     stamp = Stamp{store_->impl_->clock_.Last(), store_->impl_->options_.device_id};
     return Status::Ok();
@@ -322,6 +345,12 @@ Status LocalDelete(Store::Impl* impl, const std::string& collection, const std::
   }
   if (must_be_deleted && !deleted) return FailedPrecondition(collection + " " + id + " is not deleted");
   if (!must_be_deleted && deleted) return FailedPrecondition(collection + " " + id + " is deleted already");
+  const CollectionSpec& spec = *target->collection;
+  if (!must_be_deleted && !spec.freeze_field.empty()) {
+    std::vector<Entry> freeze_heads = LiveOnly(*entries);
+    std::erase_if(freeze_heads, [&](const Entry& e) { return e.key.field != spec.freeze_field; });
+    if (IsFrozen(spec, freeze_heads)) return FrozenError(collection, id);
+  }
   Operation op = NewOp(OpKind::kDelete, collection, id, "");
   for (const auto& [device, hlc] : seen) op.refs.push_back(Stamp{hlc, device});
   return impl->ApplyLocal(std::move(op));

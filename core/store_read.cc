@@ -45,27 +45,6 @@ Result<std::vector<Entry>> ReadAll(sqlite::Statement* st) {
   return entries;
 }
 
-int RankOf(const FieldSpec* field, const std::optional<std::string>& value) {
-  if (field == nullptr || !field->forward_only || !value) return -1;
-  auto it = std::find(field->values.begin(), field->values.end(), *value);
-  return it == field->values.end() ? -1 : static_cast<int>(it - field->values.begin());
-}
-
-// The heads that lost to the winner concurrently. On a forward-only field a lower state is not a
-// loss: the state moved on.
-std::vector<const Entry*> Losers(const FieldSpec* field, const std::vector<Entry>& heads,
-                                 const Entry& winner) {
-  std::vector<const Entry*> losers;
-  for (const Entry& head : heads) {
-    if (head.key == winner.key) continue;
-    if (field != nullptr && field->forward_only &&
-        RankOf(field, head.value) < RankOf(field, winner.value))
-      continue;
-    losers.push_back(&head);
-  }
-  return losers;
-}
-
 }  // namespace
 
 Result<std::vector<Entry>> Store::Impl::LoadRecord(const std::string& collection,
@@ -116,7 +95,7 @@ Result<Record> Store::Impl::BuildRecord(const std::string& collection, const std
         value.kind = kind;
         value.value = winner.value;
         value.stamp = winner.key.stamp;
-        value.in_conflict = !Losers(field_spec, live, winner).empty();
+        value.in_conflict = !RegisterLosers(field_spec, live, winner).empty();
       }
     } else if (kind == FieldKind::kSet) {
       std::set<std::string> present;
@@ -224,7 +203,7 @@ Result<std::vector<Conflict>> Store::Conflicts() {
     const CollectionSpec* spec = impl_->schema_->Find(collection);
     const FieldSpec* field_spec = spec ? spec->Find(field) : nullptr;
     const Entry& winner = RegisterWinner(field_spec, *entries);
-    for (const Entry* loser : Losers(field_spec, *entries, winner)) {
+    for (const Entry* loser : RegisterLosers(field_spec, *entries, winner)) {
       conflicts.push_back(Conflict{ConflictKind::kConcurrentWrite, collection, record, field,
                                    winner.value, winner.key.stamp, loser->value, loser->key.stamp});
     }

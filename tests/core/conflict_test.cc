@@ -276,10 +276,8 @@ TEST_CASE_METHOD(TwoTablets, "A validated record is frozen against local edits o
   CHECK(ValueOf(b.store(), "entry_situations", "s1", "labour_status") == "unemployed");
 }
 
-// Fails with the current core: Resolve skips the forward-only check that Set makes (see
-// core/store_local.cc, LocalWrite), so the record steps back to draft and is unfrozen everywhere.
 TEST_CASE_METHOD(TwoTablets, "Resolve cannot take a forward-only validation state back",
-                 "[core][conflict][!mayfail]") {
+                 "[core][conflict]") {
   REQUIRE_OK(a->Set("exits", "x1", "validation", "draft"));
   Exchange();
   REQUIRE_OK(a->Set("exits", "x1", "validation", "validated"));
@@ -299,4 +297,57 @@ TEST_CASE_METHOD(TwoTablets, "Resolve cannot take a forward-only validation stat
     CHECK(r->store().Set("exits", "x1", "category", "other").code() ==
           StatusCode::kFailedPrecondition);
   }
+}
+
+TEST_CASE_METHOD(OneTablet, "A validated record cannot be deleted, only a draft can",
+                 "[core][conflict]") {
+  REQUIRE_OK(a->Put("exits", "x1", {{"category", "training"}, {"validation", "draft"}}));
+  REQUIRE_OK(a->Put("exits", "x2", {{"category", "training"}, {"validation", "validated"}}));
+  REQUIRE_OK(a->Delete("exits", "x1"));
+  CHECK(a->Delete("exits", "x2").code() == StatusCode::kFailedPrecondition);
+  CHECK(ValueOf(a.store(), "exits", "x2", "category") == "training");
+}
+
+TEST_CASE_METHOD(OneTablet, "One Put can complete a record and validate it, whatever the order",
+                 "[core][conflict]") {
+  REQUIRE_OK(a->Put("exits", "x1",
+                    {{"validation", "validated"}, {"category", "training"}, {"exit_date", "2026-11-30"}}));
+  Record exit = GetRecord(a.store(), "exits", "x1");
+  CHECK(exit.fields.at("category").value == "training");
+  CHECK(exit.fields.at("validation").value == "validated");
+  // Frozen from then on.
+  CHECK(a->Set("exits", "x1", "category", "other").code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE_METHOD(TwoTablets, "Two tablets typing the same value concurrently make no conflict",
+                 "[core][conflict]") {
+  REQUIRE_OK(a->Set("participants", "p1", "phase", "job_search"));
+  REQUIRE_OK(b->Set("participants", "p1", "phase", "job_search"));
+  Exchange();
+  RequireSameState();
+  CHECK(ConflictsOf(a.store()).empty());
+  CHECK_FALSE(GetRecord(a.store(), "participants", "p1").fields.at("phase").in_conflict);
+  CHECK(a->Resolve("participants", "p1", "phase", "job_search").code() ==
+        StatusCode::kFailedPrecondition);
+
+  // A later write replaces both copies: the older one does not surface as a conflict.
+  a.env().Advance(1'000);
+  REQUIRE_OK(a->Set("participants", "p1", "phase", "in_work_followup"));
+  Exchange();
+  RequireSameState();
+  CHECK(ConflictsOf(b.store()).empty());
+  CHECK(ValueOf(b.store(), "participants", "p1", "phase") == "in_work_followup");
+}
+
+TEST_CASE_METHOD(OneTablet, "Revising a log entry that is not there is not found",
+                 "[core][store]") {
+  Result<Stamp> first = a->Append("interviews", "i1", "notes", "first");
+  REQUIRE_OK(first);
+  Stamp missing = *first;
+  missing.device = "tab-z";
+  CHECK(StatusOf(a->Append("interviews", "i1", "notes", "revised", missing)).code() ==
+        StatusCode::kNotFound);
+  REQUIRE_OK(a->Redact("interviews", "i1", "notes", *first));
+  CHECK(StatusOf(a->Append("interviews", "i1", "notes", "revised", *first)).code() ==
+        StatusCode::kNotFound);
 }

@@ -67,6 +67,15 @@ Status ValidateEntry(const Schema& schema, const Entry& entry);
 // stamp otherwise. `heads` must not be empty.
 const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& heads);
 
+// The heads that lost to `winner` and are kept for review. Not losses: a head holding the
+// winner's very value (two tablets typed the same thing), and on a forward-only field a lower
+// state (the state moved on).
+std::vector<const Entry*> RegisterLosers(const FieldSpec* field, const std::vector<Entry>& heads,
+                                         const Entry& winner);
+
+// The position of `value` among the field's allowed values; -1 for none or an unknown value.
+int ValueRank(const FieldSpec& field, const std::optional<std::string>& value);
+
 // One line describing an entry (tab-separated, escaped, newline-terminated): the unit of the
 // canonical dumps that replicas compare.
 std::string CanonicalLine(const Entry& entry);
