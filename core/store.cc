@@ -238,7 +238,7 @@ Status Store::Impl::ApplyLocal(Operation op) {
   if (!applied.ok()) return applied.status();
   CARNET_RETURN_IF_ERROR(AppendToOutbox(op));
   ++next_seq_;
-  pending_changes_.push_back(Change{op.collection, op.record, op.field, false});
+  NoteChange(Change{op.collection, op.record, op.field, false});
   return Status::Ok();
 }
 
@@ -396,7 +396,7 @@ Result<ApplyStats> Store::ApplyRemote(
     }
     if (*changed) {
       ++stats.applied;
-      impl_->pending_changes_.push_back(Change{op.collection, op.record, op.field, true});
+      impl_->NoteChange(Change{op.collection, op.record, op.field, true});
     } else {
       ++stats.duplicates;
     }

@@ -33,6 +33,11 @@ class Store::Impl {
   // Entry rows (store_sync.cc). FindEntry fills only key, kind and liveness.
   Result<std::optional<Entry>> FindEntry(const EntryKey& key);
   Status PutEntry(const Entry& entry);
+  // Inserts an entry whose key is not stored yet; false (and nothing written) if it is.
+  Result<bool> InsertEntryIfAbsent(const Entry& entry);
+  // Queues a change for the observers; repeats of the last one are dropped, so that a pulled
+  // batch announces each field it changed once, not once per entry.
+  void NoteChange(Change change);
   // A record and, for a participant, every record whose participant field names them.
   Result<std::vector<std::pair<std::string, std::string>>> RecordsToForget(
       const std::string& collection, const std::string& id);

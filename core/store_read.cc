@@ -62,7 +62,7 @@ Result<std::vector<Entry>> Store::Impl::LoadField(const std::string& collection,
                                                   const std::string& field) {
   Result<sqlite::Statement*> st = db_->Prepare(
       std::string(kEntryColumns) +
-      "WHERE collection = ? AND record = ? AND field = ? ORDER BY element, stamp");
+      "WHERE collection = ? AND record = ? AND field = +? ORDER BY element, stamp");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, collection);
   (*st)->Bind(2, record);

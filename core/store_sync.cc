@@ -1,5 +1,6 @@
 // What the sync client needs beyond operations: merging pulled entry states and forgetting
 // records that left this device's scope.
+#include <algorithm>
 #include <set>
 
 #include "carnet/store.h"
@@ -8,8 +9,9 @@
 namespace carnet {
 
 Result<std::optional<Entry>> Store::Impl::FindEntry(const EntryKey& key) {
+  // "field = +?": see LoadHeads in store_local.cc (a bare parameter re-prepares the statement).
   Result<sqlite::Statement*> st = db_->Prepare(
-      "SELECT kind, live FROM entries WHERE collection = ? AND record = ? AND field = ? AND "
+      "SELECT kind, live FROM entries WHERE collection = ? AND record = ? AND field = +? AND "
       "element = ? AND stamp = ?");
   if (!st.ok()) return st.status();
   sqlite::Statement* s = *st;
@@ -27,11 +29,9 @@ Result<std::optional<Entry>> Store::Impl::FindEntry(const EntryKey& key) {
   return found;
 }
 
-Status Store::Impl::PutEntry(const Entry& e) {
-  Result<sqlite::Statement*> st =
-      db_->Prepare("INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!st.ok()) return st.status();
-  sqlite::Statement* s = *st;
+namespace {
+
+void BindEntry(sqlite::Statement* s, const Entry& e) {
   s->Bind(1, e.key.collection);
   s->Bind(2, e.key.record);
   s->Bind(3, e.key.field);
@@ -49,7 +49,36 @@ Status Store::Impl::PutEntry(const Entry& e) {
   } else {
     s->BindBlob(9, EncodeStampList(e.refs));
   }
-  return s->Run();
+}
+
+}  // namespace
+
+Status Store::Impl::PutEntry(const Entry& e) {
+  Result<sqlite::Statement*> st =
+      db_->Prepare("INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!st.ok()) return st.status();
+  BindEntry(*st, e);
+  return (*st)->Run();
+}
+
+Result<bool> Store::Impl::InsertEntryIfAbsent(const Entry& e) {
+  Result<sqlite::Statement*> st = db_->Prepare(
+      "INSERT INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+  if (!st.ok()) return st.status();
+  BindEntry(*st, e);
+  CARNET_RETURN_IF_ERROR((*st)->Run());
+  return db_->Changes() > 0;
+}
+
+void Store::Impl::NoteChange(Change change) {
+  if (!pending_changes_.empty()) {
+    const Change& last = pending_changes_.back();
+    if (last.collection == change.collection && last.record == change.record &&
+        last.field == change.field && last.remote == change.remote) {
+      return;
+    }
+  }
+  pending_changes_.push_back(std::move(change));
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> Store::Impl::RecordsToForget(
@@ -58,16 +87,30 @@ Result<std::vector<std::pair<std::string, std::string>>> Store::Impl::RecordsToF
   if (collection != "participants") return records;
   for (const CollectionSpec& c : schema_->collections()) {
     if (c.participant_field.empty()) continue;
-    Result<sqlite::Statement*> st = db_->Prepare(
-        "SELECT DISTINCT record FROM entries WHERE collection = ? AND field = ? AND live = 1 AND "
-        "value = CAST(? AS BLOB)");
-    if (!st.ok()) return st.status();
-    (*st)->Bind(1, c.name);
-    (*st)->Bind(2, c.participant_field);
-    (*st)->Bind(3, id);
-    Status status;
-    while ((*st)->Step(&status)) records.emplace_back(c.name, (*st)->Text(0));
-    if (!status.ok()) return status;
+    std::vector<std::string> candidates;
+    {
+      Result<sqlite::Statement*> st = db_->Prepare(
+          "SELECT DISTINCT record FROM entries WHERE collection = ? AND field = +? AND "
+          "live = 1 AND value = CAST(? AS BLOB)");
+      if (!st.ok()) return st.status();
+      (*st)->Bind(1, c.name);
+      (*st)->Bind(2, c.participant_field);
+      (*st)->Bind(3, id);
+      Status status;
+      while ((*st)->Step(&status)) candidates.push_back((*st)->Text(0));
+      if (!status.ok()) return status;
+    }
+    // A record goes with the participant its field names: the winning value, as on the server.
+    // A losing head naming this participant (a conflict kept for review) does not take it along.
+    const FieldSpec* field = c.Find(c.participant_field);
+    for (const std::string& record : candidates) {
+      Result<std::vector<Entry>> heads = LoadField(c.name, record, c.participant_field);
+      if (!heads.ok()) return heads.status();
+      std::erase_if(*heads, [](const Entry& e) { return !e.live; });
+      if (!heads->empty() && RegisterWinner(field, *heads).value == id) {
+        records.emplace_back(c.name, record);
+      }
+    }
   }
   return records;
 }
@@ -94,7 +137,7 @@ Status Store::Impl::ForgetRecords(const std::string& collection, const std::stri
     (*erase)->Bind(1, c);
     (*erase)->Bind(2, r);
     CARNET_RETURN_IF_ERROR((*erase)->Run());
-    pending_changes_.push_back(Change{c, r, "", true});
+    NoteChange(Change{c, r, "", true});
   }
   return Status::Ok();
 }
@@ -118,17 +161,31 @@ Result<ApplyStats> Store::ApplyPulled(
   CARNET_RETURN_IF_ERROR(impl_->BeginTransaction());
   ApplyStats stats;
   Status status = [&]() -> Status {
-    for (const Entry& e : entries) {
-      Result<std::optional<Entry>> existing = impl_->FindEntry(e.key);
-      if (!existing.ok()) return existing.status();
-      std::optional<Entry> merged = MergeEntry(e, existing->has_value() ? &**existing : nullptr);
-      if (!merged) {
-        ++stats.duplicates;
-        continue;
+    // In key order: a batch arrives in the server's order, scattered over the table's B-tree;
+    // sorted, its inserts walk the tree once. Merging is commutative, so the order is free.
+    std::vector<const Entry*> in_key_order;
+    in_key_order.reserve(entries.size());
+    for (const Entry& e : entries) in_key_order.push_back(&e);
+    std::sort(in_key_order.begin(), in_key_order.end(),
+              [](const Entry* a, const Entry* b) { return a->key < b->key; });
+    for (const Entry* entry : in_key_order) {
+      const Entry& e = *entry;
+      // Most pulled entries are new here (a first pull, a colleague's day): one insert settles
+      // them. Only an entry already present needs reading and merging.
+      Result<bool> inserted = impl_->InsertEntryIfAbsent(*MergeEntry(e, nullptr));
+      if (!inserted.ok()) return inserted.status();
+      if (!*inserted) {
+        Result<std::optional<Entry>> existing = impl_->FindEntry(e.key);
+        if (!existing.ok()) return existing.status();
+        std::optional<Entry> merged = MergeEntry(e, existing->has_value() ? &**existing : nullptr);
+        if (!merged) {
+          ++stats.duplicates;
+          continue;
+        }
+        CARNET_RETURN_IF_ERROR(impl_->PutEntry(*merged));
       }
-      CARNET_RETURN_IF_ERROR(impl_->PutEntry(*merged));
       ++stats.applied;
-      impl_->pending_changes_.push_back(Change{e.key.collection, e.key.record, e.key.field, true});
+      impl_->NoteChange(Change{e.key.collection, e.key.record, e.key.field, true});
     }
     for (const auto& [collection, id] : forget) {
       CARNET_RETURN_IF_ERROR(impl_->ForgetRecords(collection, id));

@@ -351,3 +351,24 @@ TEST_CASE_METHOD(OneTablet, "Revising a log entry that is not there is not found
   CHECK(StatusOf(a->Append("interviews", "i1", "notes", "revised", *first)).code() ==
         StatusCode::kNotFound);
 }
+
+TEST_CASE_METHOD(TwoTablets,
+                 "Forgetting a participant takes along the records their winning value names only",
+                 "[core][scope]") {
+  REQUIRE_OK(a->Put("interviews", "i1", {{"participant", "p1"}, {"place", "office"}}));
+  REQUIRE_OK(a->Put("interviews", "i2", {{"participant", "p1"}, {"place", "home"}}));
+  Exchange();
+  // Concurrently: A confirms i1 for p1, B moves it to p5, later. p5 wins, p1 is kept for review.
+  REQUIRE_OK(a->Set("interviews", "i1", "participant", "p1"));
+  b.env().Advance(1'000);
+  REQUIRE_OK(b->Set("interviews", "i1", "participant", "p5"));
+  Exchange();
+  REQUIRE(ValueOf(a.store(), "interviews", "i1", "participant") == "p5");
+  REQUIRE(ConflictsOf(a.store()).size() == 1);
+  // Everything pushed: nothing pending stops the forget.
+  REQUIRE_OK(a->AcknowledgeOperations(NextSeqByWriting(a.store())));
+
+  REQUIRE_OK(a->Forget("participants", "p1"));
+  CHECK(StatusOf(a->Get("interviews", "i2")).code() == StatusCode::kNotFound);
+  CHECK(ValueOf(a.store(), "interviews", "i1", "participant") == "p5");
+}
