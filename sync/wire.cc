@@ -46,11 +46,19 @@ void OptionalText(Archive& ar, const char* name, std::optional<std::string>& tex
   }
 }
 
-// A vector whose length is checked against `max` before it is sized.
+// A message holding more items than the protocol allows (PROTOCOL.md, Limits): the sender must
+// split it, which is not the same answer as for a malformed body.
+struct LimitExceeded : cereal::Exception {
+  using cereal::Exception::Exception;
+};
+
+// A vector whose length is checked against `max` before it is sized. Past a protocol limit
+// (`limit`), LimitExceeded; past a structural bound, a plain malformed body.
 template <typename T>
 struct Bounded {
   std::vector<T>* items;
   size_t max;
+  bool limit;
 };
 
 template <class Archive, typename T>
@@ -63,19 +71,31 @@ template <class Archive, typename T>
 void load(Archive& ar, Bounded<T>& b) {
   cereal::size_type size = 0;
   ar(cereal::make_size_tag(size));
-  if (size > b.max) throw cereal::Exception("list longer than the protocol allows");
+  if (size > b.max) {
+    const std::string what = "a list of " + std::to_string(size) + " items, more than the " +
+                             std::to_string(b.max) + " the protocol allows";
+    if (b.limit) throw LimitExceeded(what);
+    throw cereal::Exception(what);
+  }
   b.items->resize(size);
   for (T& item : *b.items) ar(item);
 }
 
 template <class Archive, typename T>
-void List(Archive& ar, const char* name, std::vector<T>& items, size_t max) {
-  Bounded<T> bounded{&items, max};
+void List(Archive& ar, const char* name, std::vector<T>& items, size_t max, bool limit = false) {
+  Bounded<T> bounded{&items, max, limit};
   ar(cereal::make_nvp(name, bounded));
+}
+
+// The lists PROTOCOL.md names in its limits: one too many is a 413, split and retry.
+template <class Archive, typename T>
+void LimitedList(Archive& ar, const char* name, std::vector<T>& items, size_t max) {
+  List(ar, name, items, max, true);
 }
 
 }  // namespace wire_detail
 
+using wire_detail::LimitedList;
 using wire_detail::List;
 using wire_detail::OptionalText;
 using wire_detail::Text;
@@ -122,7 +142,7 @@ template <class Archive>
 void serialize(Archive& ar, PushRequest& m) {
   ar(cereal::make_nvp("protocol", m.protocol));
   Text(ar, "device", m.device);
-  List(ar, "ops", m.ops, kMaxPushOps);
+  LimitedList(ar, "ops", m.ops, kMaxPushOps);
 }
 
 template <class Archive>
@@ -146,8 +166,8 @@ void serialize(Archive& ar, RecordRef& m) {
 
 template <class Archive>
 void serialize(Archive& ar, PullReply& m) {
-  List(ar, "entries", m.entries, kMaxPullEntries);
-  List(ar, "forget", m.forget, kMaxPullEntries);
+  LimitedList(ar, "entries", m.entries, kMaxPullEntries);
+  LimitedList(ar, "forget", m.forget, kMaxPullEntries);
   ar(cereal::make_nvp("next_cursor", m.next_cursor), cereal::make_nvp("more", m.more),
      cereal::make_nvp("server_time_ms", m.server_time_ms));
 }
@@ -311,6 +331,8 @@ Status Decode(std::string_view body, Format format, Message* message) {
       }
     }
     *message = std::move(decoded);
+  } catch (const wire_detail::LimitExceeded& e) {
+    return Status(StatusCode::kResourceExhausted, std::string("message too large: ") + e.what());
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kResourceExhausted, "malformed body: too large to decode");
   } catch (const std::exception& e) {

@@ -81,8 +81,9 @@ struct ErrorReply {
 template <typename Message>
 Result<std::string> Encode(const Message& message, Format format);
 
-// Parses a message; a malformed, truncated, oversized or too deeply nested body gives
-// kInvalidArgument (or kResourceExhausted past the size limits), never an exception or a crash.
+// Parses a message; a malformed, truncated or too deeply nested body gives kInvalidArgument, a
+// body past the size limits or a list past kMaxPushOps / kMaxPullEntries kResourceExhausted;
+// never an exception or a crash.
 template <typename Message>
 Status Decode(std::string_view body, Format format, Message* message);
 
