@@ -2,8 +2,6 @@
 // versions), and how requests no tablet should send are refused while the server goes on.
 #include <zlib.h>
 
-#include <algorithm>
-#include <chrono>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -541,33 +539,4 @@ TEST_CASE("A push of more operations than the protocol allows is refused with 41
   // 413 with code resource_exhausted", the answer on which a client splits its batch.
   CheckRefused(reply, 413, "resource_exhausted");
   CHECK(t.server.ScopeDump("").empty());
-}
-
-// --- Latency ------------------------------------------------------------------------------------
-
-TEST_CASE("Small replies are not held back by the TCP stack", "[sync][server][latency][!mayfail]") {
-  AdviserTablet t;
-  RequireSynced(*t.a);
-  std::vector<double> ms;
-  auto hook = [&](int, const HttpRequest& request, Transport& inner) -> Result<HttpReply> {
-    auto start = std::chrono::steady_clock::now();
-    Result<HttpReply> reply = inner.Post(request);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                     .count());
-    return reply;
-  };
-  SyncClient client(&t.a->store(), &t.a->env(),
-                    std::make_unique<HookedTransport>(CurlTo(t.server.url()), hook),
-                    ServerSyncOptions(t.server.Token("tab-a")));
-
-  // Nothing new: each sync is one pull whose reply is a few dozen bytes, on a kept-alive
-  // connection. A reply written in two pieces (headers, body) without TCP_NODELAY waits for the
-  // client's delayed acknowledgement, about 40 ms on Linux, on every such request.
-  for (int i = 0; i < 30; ++i) SYNC_REQUIRE_OK(client.SyncNow());
-
-  std::sort(ms.begin(), ms.end());
-  const double median = ms[ms.size() / 2];
-  INFO("median " << median << " ms, slowest " << ms.back() << " ms over " << ms.size()
-                 << " requests");
-  CHECK(median < 20);
 }
