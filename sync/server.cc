@@ -3,11 +3,18 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <ctime>
 #include <thread>
 
 #include "carnet/wire.h"
 
 namespace carnet {
+namespace {
+
+constexpr time_t kKeepAliveTimeoutS = 1;
+
+}  // namespace
+
 class SyncServer::Impl {
  public:
   struct Negotiated {
@@ -166,6 +173,10 @@ Status SyncServer::Impl::Start() {
   // A reply goes out as headers then body: without TCP_NODELAY the body waits for the client's
   // delayed acknowledgement of the headers, about 40 ms on Linux, on every small reply.
   http_.set_tcp_nodelay(true);
+  // The requests of one sync follow one another at once; an idle connection is held only this
+  // long, which is also how long Stop() may wait for a worker serving one.
+  http_.set_keep_alive_timeout(kKeepAliveTimeoutS);
+  http_.set_default_headers({{"Keep-Alive", "timeout=" + std::to_string(kKeepAliveTimeoutS)}});
   // HTTP-level decompression would inflate a small body without bound before any limit could
   // apply: bodies are compressed by the binary format itself (PROTOCOL.md).
   http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {

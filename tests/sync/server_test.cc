@@ -1,5 +1,9 @@
 // carnet-server's door: who may push and pull, what a push may hold (clock, duplicates,
 // versions), and how requests no tablet should send are refused while the server goes on.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <thread>
@@ -539,4 +543,37 @@ TEST_CASE("A push of more operations than the protocol allows is refused with 41
   // 413 with code resource_exhausted", the answer on which a client splits its batch.
   CheckRefused(reply, 413, "resource_exhausted");
   CHECK(t.server.ScopeDump("").empty());
+}
+
+// --- Connections --------------------------------------------------------------------------------
+
+TEST_CASE("An idle kept-alive connection is given up after the second the server announces",
+          "[sync][server][connection]") {
+  AdviserTablet t;
+  int sock = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(sock >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(t.server.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // A guard against a hang, not a measure: a connection still open after this is a failure.
+  timeval guard{30, 0};
+  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  REQUIRE(connect(sock, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  REQUIRE(send(sock, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+
+  // Read the reply, then stay idle the way a tablet between two syncs does, until the server
+  // closes its side: Stop() waits for the workers holding such connections.
+  std::string received;
+  char buffer[512];
+  ssize_t n;
+  while ((n = recv(sock, buffer, sizeof buffer, 0)) > 0) received.append(buffer, n);
+  const bool closed_by_server = n == 0;
+  close(sock);
+
+  INFO(received);
+  CHECK(received.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(received.find("\r\nKeep-Alive: timeout=1\r\n") != std::string::npos);
+  CHECK(closed_by_server);
 }

@@ -42,7 +42,7 @@ inline SyncOptions ServerSyncOptions(const std::string& token) {
 
 // A SQLite server store in a temporary folder, served on a free port of 127.0.0.1, with its own
 // clock. Tablets must go before it (declare them after): their open connections would hold
-// Stop() up for the server's keep-alive timeout.
+// Stop() up for the server's keep-alive timeout (a second).
 class ServerFixture {
  public:
   explicit ServerFixture(const ServerStoreOptions& options = {}) : options_(options) {
@@ -66,7 +66,7 @@ class ServerFixture {
 
   // Stops serving and closes the store file; runs `offline` (which may copy or replace the file);
   // opens it again and serves on the same port. Close the tablets' connections first (Reconnect):
-  // Stop() waits for open ones until the keep-alive timeout.
+  // Stop() waits for open ones until the keep-alive timeout (a second).
   void Restart(const std::function<void(const std::string& store_path)>& offline = nullptr) {
     int port = this->port();
     Stop();
