@@ -11,6 +11,7 @@
 #include "carnet/server_store.h"
 #include "carnet/sqlite.h"
 #include "sync/server_scope.h"
+#include "sync/server_store_pg.h"
 
 namespace carnet {
 namespace {
@@ -790,8 +791,11 @@ Result<std::unique_ptr<ServerStore>> OpenServerStore(const std::string& spec,
   std::string path = spec;
   if (path.rfind("sqlite:", 0) == 0) {
     path = path.substr(7);
+  } else if (path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0) {
+    return OpenPostgresServerStore(spec, options);
   } else if (path.find("://") != std::string::npos) {
-    return InvalidArgument("unsupported store '" + spec + "': use sqlite:PATH");
+    return InvalidArgument("unsupported store '" + spec +
+                           "': use sqlite:PATH or postgresql://...");
   }
   if (path.empty()) return InvalidArgument("store path is empty");
   Result<std::unique_ptr<sqlite::Database>> db = sqlite::Database::Open(path, 5000);
