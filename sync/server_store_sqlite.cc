@@ -530,10 +530,8 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
       }
       touched.emplace(key, t);
     }
-    if (op.seq <= device.acknowledged_seq) {
-      ++reply.duplicates;
-      continue;
-    }
+    // A duplicate is known by what it does, not by its sequence number: a store reinstalled
+    // under the same device id counts from 1 again (PROTOCOL.md, Push).
     std::vector<Entry> existing;
     for (const EntryKey& k : KeysTouchedBy(op)) {
       Result<std::optional<Entry>> found = FindEntry(k);
@@ -570,11 +568,12 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
                        key.first + " " + key.second + " is outside the scope of device " +
                            device.id + " (adviser " + device.adviser + ")"));
   }
-  uint64_t acknowledged = device.acknowledged_seq;
-  if (!ops.empty()) acknowledged = std::max(acknowledged, ops.back().seq);
+  // The reply acknowledges this batch, never more: a reinstalled store has not made the
+  // operations of its former life, and would refuse their acknowledgement.
+  const uint64_t acknowledged = ops.empty() ? device.acknowledged_seq : ops.back().seq;
   Result<sqlite::Statement*> progress = db_->Query(
-      "UPDATE devices SET acknowledged_seq = ?, last_contact_ms = ? WHERE id = ?", acknowledged,
-      now, device.id);
+      "UPDATE devices SET acknowledged_seq = ?, last_contact_ms = ? WHERE id = ?",
+      std::max(device.acknowledged_seq, acknowledged), now, device.id);
   if (!progress.ok()) return fail(progress.status());
   Status saved = (*progress)->Run();
   if (saved.ok()) saved = SaveNextSeq();

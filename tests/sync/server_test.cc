@@ -256,7 +256,7 @@ TEST_CASE("The same push sent twice applies once and acknowledges both times",
 TEST_CASE(
     "A fresh store reusing an enrolled device's id has its operations applied or refused, never "
     "dropped",
-    "[sync][server][push][!mayfail]") {
+    "[sync][server][push]") {
   AdviserTablet t;
   RequireSynced(*t.a);
   // The app is reinstalled (or its store restored from an old backup) and keeps the device's id
