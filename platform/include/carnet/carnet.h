@@ -237,7 +237,8 @@ CARNET_API carnet_code carnet_attendance_id(const char* session, const char* par
  *               "notes": [{"stamp": "1732300000000.3@tab-1", "text": "…", "redacted": false,
  *                          "revises": null}]},               (log: its entries, by stamp)
  *    "in_conflict": ["phase"]}                               (registers with conflicts)
- * Only fields that hold something appear. Strings are valid UTF-8 whatever was stored.
+ * Only fields ever written appear; a cleared register reads null. Strings are valid UTF-8
+ * whatever was stored.
  */
 
 /* The record, into *out_json (free with carnet_free). CARNET_NOT_FOUND for a record never
