@@ -110,6 +110,8 @@ Database::~Database() {
 
 int64_t Database::Changes() { return sqlite3_changes64(db_); }
 
+bool Database::InTransaction() { return sqlite3_get_autocommit(db_) == 0; }
+
 Status Database::Exec(const std::string& sql) {
   char* error = nullptr;
   int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);

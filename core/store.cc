@@ -34,6 +34,15 @@ CREATE TABLE sync_state(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID
 };
 constexpr int kStorageVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
+// After SQLite has rolled a transaction back by itself (see sqlite::Database::InTransaction), the
+// calls that follow must neither run outside it, where each statement would commit on its own,
+// nor pretend to commit it.
+Status TransactionLost() {
+  return FailedPrecondition(
+      "the transaction was rolled back after a storage error and nothing of it was saved: begin "
+      "it again");
+}
+
 std::string JoinPath(const std::string& dir, const std::string& name) {
   if (dir.empty()) return name;
   return dir.back() == '/' ? dir + name : dir + "/" + name;
@@ -120,8 +129,10 @@ Status Store::Impl::BeginTransaction() {
 }
 
 Status Store::Impl::CommitTransaction(std::vector<Change>* changes) {
-  Status status = Status::Ok();
-  if (next_seq_ != committed_next_seq_) status = PutMeta("next_seq", std::to_string(next_seq_));
+  Status status = db_->InTransaction() ? Status::Ok() : TransactionLost();
+  if (status.ok() && next_seq_ != committed_next_seq_) {
+    status = PutMeta("next_seq", std::to_string(next_seq_));
+  }
   if (status.ok()) status = PutMeta("hlc", std::to_string(clock_.Last()));
   if (status.ok()) status = db_->Exec("COMMIT");
   if (!status.ok()) {
@@ -141,6 +152,7 @@ void Store::Impl::RollbackTransaction() {
 }
 
 Status Store::Impl::Savepoint() {
+  if (!db_->InTransaction()) return TransactionLost();
   savepoint_next_seq_ = next_seq_;
   savepoint_changes_ = pending_changes_.size();
   return db_->Exec("SAVEPOINT local_change");

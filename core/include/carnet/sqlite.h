@@ -82,6 +82,10 @@ class Database {
   // Rows changed by the last INSERT, UPDATE or DELETE.
   int64_t Changes();
 
+  // Whether a transaction is open. SQLite rolls one back and ends it by itself when a statement
+  // fails on an I/O error, a full disk or a lack of memory.
+  bool InTransaction();
+
   sqlite3* handle() { return db_; }
 
  private:
