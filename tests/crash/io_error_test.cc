@@ -100,13 +100,11 @@ TEST_CASE("A failed read fails the call with kIoError, and it succeeds once the 
 // The API lets a transaction go on after a failed call and commit the calls that succeeded. When
 // the failure is an I/O error, SQLite may have rolled the whole transaction back already; the
 // calls that follow must then not be committed one by one behind the caller's back.
-// FAILS TODAY (bug): after a read error in Set, SQLite has rolled the transaction back and left
-// autocommit on; the following Put runs in a savepoint of its own, which commits it at once;
-// Commit then reports kInternal ("cannot commit - no transaction is active") although the Put is
-// saved, and every later local edit fails with kInvalidArgument ("UNIQUE constraint failed:
-// outbox.seq") until the app restarts, because the store reuses the Put's sequence number.
+// Found by this test: after a read error in Set, the Put that followed was committed on its own,
+// Commit reported kInternal, and every later local edit failed on a reused outbox sequence number
+// until the app restarted.
 TEST_CASE("After an I/O error inside a transaction, it commits all its successful calls or nothing",
-          "[io][!mayfail]") {
+          "[io]") {
   FaultVfs vfs;
   const Rig rig(LocalEditScenario());
   for (uint64_t n = 1;; ++n) {
