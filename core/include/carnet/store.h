@@ -92,7 +92,10 @@ struct ApplyStats {
 class Store;
 
 // A group of local changes committed together, or not at all. Rolls back when destroyed
-// uncommitted. After a failed call the transaction can still commit the calls that succeeded.
+// uncommitted. After a failed call the transaction can still commit the calls that succeeded,
+// unless the failure was a storage error (kIoError, kResourceExhausted) after which SQLite rolled
+// the whole transaction back: the calls that follow and Commit then fail with
+// kFailedPrecondition, and nothing of the transaction is saved.
 class Transaction {
  public:
   Transaction(Transaction&&) noexcept;
