@@ -149,3 +149,47 @@ TEST_CASE("After an I/O error inside a transaction, it commits all its successfu
     CHECK(Text(reopened) == Text(live));
   }
 }
+
+TEST_CASE("Creating a store under I/O errors fails clearly, and succeeds once the fault is gone",
+          "[io]") {
+  FaultVfs vfs;
+  const std::vector<IoFault> faults = {
+      {"disk full", {Fault::kDiskFull, 0, kFaultWrite, true}, StatusCode::kResourceExhausted},
+      {"write error", {Fault::kIoError, 0, kFaultWrite | kFaultTruncate, false},
+       StatusCode::kIoError},
+      {"fsync error", {Fault::kIoError, 0, kFaultSync, false}, StatusCode::kIoError},
+      {"read error", {Fault::kIoError, 0, kFaultRead, false}, StatusCode::kIoError}};
+  for (const IoFault& fault : faults) {
+    uint64_t n = 1;
+    for (;; ++n) {
+      INFO(fault.name << " at operation " << n);
+      TempDir dir;
+      vfs.SetDefault(true);
+      Tablet c(dir, "tab-c", 3);
+      FaultPlan plan = fault.plan;
+      plan.at = n;
+      vfs.Arm(plan);
+      const Status opened = c.Open();
+      const bool fired = vfs.fired();
+      vfs.Disarm();
+      if (!fired) {
+        REQUIRE_OK(opened);
+        break;
+      }
+      if (!opened.ok()) {
+        INFO(opened.ToString());
+        REQUIRE(opened.code() == fault.expected);
+        REQUIRE_OK(c.Open());
+      }
+      REQUIRE(Dump(*c).empty());
+      REQUIRE_OK(c->Set("workshops", "w9", "theme", "first edit"));
+      c.Close();
+      vfs.ForgetFiles();
+      vfs.SetDefault(false);
+      REQUIRE_OK(c.Open());
+      REQUIRE(IntegrityCheck(c.path()) == "ok");
+      REQUIRE(ValueOf(*c, "workshops", "w9", "theme") == "first edit");
+    }
+    std::cout << "creating a store [" << fault.name << "]: " << n - 1 << " fault points\n";
+  }
+}
