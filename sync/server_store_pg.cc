@@ -1,10 +1,671 @@
+// The central records on PostgreSQL, for production: several carnet-server nodes on one
+// database, each with a pool of connections. The same merge (carnet/merge.h) and scope tracking
+// (sync/server_scope.h) as the SQLite store; what differs is how numbers are given so that a
+// pull never passes an entry that commits later (sync/pg_sequence.h, sync/SCALING.md).
 #include "sync/server_store_pg.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "carnet/merge.h"
+#include "sync/pg_pool.h"
+#include "sync/pg_sequence.h"
+#include "sync/server_pull.h"
+#include "sync/server_push.h"
+#include "sync/server_scope.h"
+
 namespace carnet {
+namespace {
+
+using pg::Bytea;
+using pg::Bytes;
+
+// Each migration runs once, in order, in its own transaction; carnet_migrations says which ran.
+// Names and ids compare as bytes (COLLATE "C"), as in SQLite, so dumps come in the same order.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE counters(name text PRIMARY KEY, value bigint NOT NULL);
+CREATE TABLE entries(
+  collection text COLLATE "C" NOT NULL, record text COLLATE "C" NOT NULL,
+  field text COLLATE "C" NOT NULL, element bytea NOT NULL, stamp bytea NOT NULL,
+  kind smallint NOT NULL, live boolean NOT NULL, value bytea, refs bytea, seq bigint NOT NULL,
+  PRIMARY KEY(collection, record, field, element, stamp));
+CREATE INDEX entries_by_seq ON entries(seq);
+CREATE INDEX live_tombstones ON entries(collection, record) WHERE field = '' AND live;
+CREATE TABLE record_scope(
+  collection text COLLATE "C" NOT NULL, record text COLLATE "C" NOT NULL,
+  participant text COLLATE "C", territory text COLLATE "C",
+  PRIMARY KEY(collection, record));
+CREATE INDEX record_scope_by_participant ON record_scope(participant);
+CREATE TABLE participant_scope(
+  participant text COLLATE "C" PRIMARY KEY, referent text COLLATE "C", territory text COLLATE "C");
+CREATE TABLE devices(
+  id text COLLATE "C" PRIMARY KEY, adviser text NOT NULL, territories text[] NOT NULL,
+  token_hash text NOT NULL UNIQUE, revoked boolean NOT NULL DEFAULT false,
+  cursor bigint NOT NULL DEFAULT 0, acknowledged_seq bigint NOT NULL DEFAULT 0,
+  last_contact_ms bigint NOT NULL DEFAULT 0);
+CREATE TABLE forgets(
+  seq bigint PRIMARY KEY, device text NOT NULL, collection text NOT NULL, record text NOT NULL);
+CREATE INDEX forgets_by_device ON forgets(device, seq);
+)sql",
+};
+constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+// Any number: it only keeps two nodes from migrating at once.
+constexpr int64_t kMigrationLock = 0x436172'6e6574;
+
+constexpr const char* kEntryColumns =
+    "e.collection, e.record, e.field, e.element, e.stamp, e.kind, e.live, e.value, e.refs, e.seq";
+// Which records a device sees, over record_scope (rs) and participant_scope (ps); $1 is the
+// device's adviser and $2 its territories.
+constexpr const char* kInScopeSql =
+    "((rs.participant IS NOT NULL AND (ps.referent = $1 OR ps.territory = ANY($2::text[]))) OR "
+    "(rs.participant IS NULL AND rs.territory = ANY($2::text[])))";
+constexpr const char* kScopeJoin =
+    " FROM entries e JOIN record_scope rs ON rs.collection = e.collection AND rs.record = e.record "
+    "LEFT JOIN participant_scope ps ON ps.participant = rs.participant WHERE ";
+
+const pg::Statements& Prepared() {
+  static const pg::Statements statements = {
+      {"device_by_id",
+       "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
+       "FROM devices WHERE id = $1"},
+      {"device_by_token",
+       "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
+       "FROM devices WHERE token_hash = $1"},
+      {"find_entry",
+       "SELECT kind, live FROM entries WHERE collection = $1 AND record = $2 AND field = $3 AND "
+       "element = $4 AND stamp = $5"},
+      {"put_entry",
+       "INSERT INTO entries VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+       "ON CONFLICT (collection, record, field, element, stamp) DO UPDATE SET kind = "
+       "excluded.kind, live = excluded.live, value = excluded.value, refs = excluded.refs, "
+       "seq = excluded.seq"},
+      {"live_heads", std::string("SELECT ") + kEntryColumns +
+                         " FROM entries e WHERE collection = $1 AND record = $2 AND field = $3 "
+                         "AND live"},
+      {"stamps_of", "SELECT stamp FROM entries WHERE collection = $1 AND record = $2"},
+      {"stored_scope",
+       "SELECT participant, territory FROM record_scope WHERE collection = $1 AND record = $2"},
+      {"save_scope",
+       "INSERT INTO record_scope VALUES($1, $2, $3, $4) ON CONFLICT (collection, record) DO "
+       "UPDATE SET participant = excluded.participant, territory = excluded.territory"},
+      {"drop_scope", "DELETE FROM record_scope WHERE collection = $1 AND record = $2"},
+      {"stored_participant",
+       "SELECT referent, territory FROM participant_scope WHERE participant = $1"},
+      {"save_participant",
+       "INSERT INTO participant_scope VALUES($1, $2, $3) ON CONFLICT (participant) DO UPDATE SET "
+       "referent = excluded.referent, territory = excluded.territory"},
+      {"drop_participant", "DELETE FROM participant_scope WHERE participant = $1"},
+      {"records_of",
+       "SELECT collection, record FROM record_scope WHERE participant = $1 ORDER BY 1, 2"},
+      {"count_record", "SELECT count(*) FROM entries WHERE collection = $1 AND record = $2"},
+      // Keeps the record's entries in their order: the n-th oldest gets the n-th new number.
+      {"resequence",
+       "UPDATE entries e SET seq = $3 + r.n - 1 FROM (SELECT field, element, stamp, row_number() "
+       "OVER (ORDER BY seq) AS n FROM entries WHERE collection = $1 AND record = $2) r WHERE "
+       "e.collection = $1 AND e.record = $2 AND e.field = r.field AND e.element = r.element AND "
+       "e.stamp = r.stamp"},
+      {"add_forget", "INSERT INTO forgets VALUES($1, $2, $3, $4)"},
+      {"forget_pending",
+       "SELECT 1 FROM forgets WHERE device = $1 AND seq > $2 AND ((collection = $3 AND record = "
+       "$4) OR (collection = 'participants' AND record = $5)) LIMIT 1"},
+      {"active_devices",
+       "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
+       "FROM devices WHERE NOT revoked ORDER BY id"},
+      {"pull_entries", std::string("SELECT ") + kEntryColumns + kScopeJoin + "e.seq > $3 AND " +
+                           kInScopeSql + " ORDER BY e.seq LIMIT $4"},
+      {"pull_forgets",
+       "SELECT seq, collection, record FROM forgets WHERE device = $1 AND seq > $2 ORDER BY seq "
+       "LIMIT $3"},
+  };
+  return statements;
+}
+
+// Territories are plain ids (checked on enrollment): an array literal needs no quoting.
+std::string TerritoryArray(const std::vector<std::string>& territories) {
+  std::string out = "{";
+  for (size_t i = 0; i < territories.size(); ++i) out += (i ? "," : "") + territories[i];
+  return out + "}";
+}
+
+std::vector<std::string> TerritoriesFromArray(const std::string& text) {
+  std::vector<std::string> out;
+  std::string current;
+  for (char c : text) {
+    if (c == '{' || c == '}' || c == '"') continue;
+    if (c == ',') {
+      out.push_back(std::move(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  if (!current.empty()) out.push_back(std::move(current));
+  return out;
+}
+
+Device ReadDevice(const pqxx::row& r) {
+  return Device{r[0].as<std::string>(), r[1].as<std::string>(),
+                TerritoriesFromArray(r[2].as<std::string>()), r[3].as<bool>(),
+                r[4].as<uint64_t>(), r[5].as<uint64_t>(), r[6].as<int64_t>()};
+}
+
+Result<Entry> ReadEntry(const pqxx::row& r) {
+  Entry e;
+  e.key.collection = r[0].as<std::string>();
+  e.key.record = r[1].as<std::string>();
+  e.key.field = r[2].as<std::string>();
+  e.key.element = Bytes(r[3]);
+  Result<Stamp> stamp = DecodeStamp(Bytes(r[4]));
+  if (!stamp.ok()) return Status(StatusCode::kCorruption, "stored stamp: " + stamp.status().message());
+  e.key.stamp = std::move(stamp.value());
+  e.kind = static_cast<FieldKind>(r[5].as<int>());
+  e.live = r[6].as<bool>();
+  if (!r[7].is_null()) e.value = Bytes(r[7]);
+  if (!r[8].is_null()) {
+    Result<std::vector<Stamp>> refs = DecodeStampList(Bytes(r[8]));
+    if (!refs.ok()) return refs.status();
+    e.refs = std::move(refs.value());
+  }
+  return e;
+}
+
+std::optional<std::string> OptionalText(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::string>();
+}
+
+// A nullable parameter: libpqxx sends a null pointer as NULL.
+const char* Nullable(const std::optional<std::string>& text) {
+  return text ? text->c_str() : nullptr;
+}
+
+// What the scope tracker reads and writes, inside one transaction.
+class TxnScopes : public ScopeSource {
+ public:
+  TxnScopes(pqxx::transaction_base& txn, pg::Sequence* seq) : txn_(txn), seq_(seq) {}
+
+  Result<std::vector<Entry>> LiveHeads(const std::string& collection, const std::string& record,
+                                       const std::string& field) override {
+    std::vector<Entry> heads;
+    for (const pqxx::row& r : txn_.exec_prepared("live_heads", collection, record, field)) {
+      Result<Entry> e = ReadEntry(r);
+      if (!e.ok()) return e.status();
+      heads.push_back(std::move(e.value()));
+    }
+    return heads;
+  }
+  Result<std::optional<RecordScope>> StoredScope(const std::string& collection,
+                                                 const std::string& record) override {
+    pqxx::result r = txn_.exec_prepared("stored_scope", collection, record);
+    if (r.empty()) return std::optional<RecordScope>();
+    return std::optional<RecordScope>(RecordScope{OptionalText(r[0][0]), OptionalText(r[0][1])});
+  }
+  Status SaveScope(const std::string& collection, const std::string& record,
+                   const std::optional<RecordScope>& scope) override {
+    if (scope) {
+      txn_.exec_prepared0("save_scope", collection, record, Nullable(scope->participant),
+                          Nullable(scope->territory));
+    } else {
+      txn_.exec_prepared0("drop_scope", collection, record);
+    }
+    return Status::Ok();
+  }
+  Result<std::optional<ParticipantScope>> StoredParticipant(const std::string& participant) override {
+    pqxx::result r = txn_.exec_prepared("stored_participant", participant);
+    if (r.empty()) return std::optional<ParticipantScope>();
+    return std::optional<ParticipantScope>(
+        ParticipantScope{OptionalText(r[0][0]), OptionalText(r[0][1])});
+  }
+  Status SaveParticipant(const std::string& participant,
+                         const std::optional<ParticipantScope>& scope) override {
+    if (scope) {
+      txn_.exec_prepared0("save_participant", participant, Nullable(scope->referent),
+                          Nullable(scope->territory));
+    } else {
+      txn_.exec_prepared0("drop_participant", participant);
+    }
+    return Status::Ok();
+  }
+  Result<std::vector<std::pair<std::string, std::string>>> RecordsOf(
+      const std::string& participant) override {
+    std::vector<std::pair<std::string, std::string>> records;
+    for (const pqxx::row& r : txn_.exec_prepared("records_of", participant)) {
+      records.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+    }
+    return records;
+  }
+  Status Resequence(const std::string& collection, const std::string& record) override {
+    uint64_t n = txn_.exec_prepared1("count_record", collection, record)[0].as<uint64_t>();
+    if (n == 0) return Status::Ok();
+    txn_.exec_prepared0("resequence", collection, record, seq_->Take(n));
+    return Status::Ok();
+  }
+  Status AddForget(const std::string& device, const std::string& collection,
+                   const std::string& record) override {
+    txn_.exec_prepared0("add_forget", seq_->Take(), device, collection, record);
+    return Status::Ok();
+  }
+  Result<std::set<std::string>> AuthorsOf(const std::string& collection,
+                                          const std::string& record) {
+    std::set<std::string> authors;
+    for (const pqxx::row& r : txn_.exec_prepared("stamps_of", collection, record)) {
+      Result<Stamp> stamp = DecodeStamp(Bytes(r[0]));
+      if (!stamp.ok()) return Status(StatusCode::kCorruption, "stored stamp: " + stamp.status().message());
+      authors.insert(std::move(stamp->device));
+    }
+    return authors;
+  }
+  Result<std::vector<Device>> ActiveDevices() override {
+    std::vector<Device> devices;
+    for (const pqxx::row& r : txn_.exec_prepared("active_devices")) devices.push_back(ReadDevice(r));
+    return devices;
+  }
+
+  // Store-side reads and writes the push and the purge share.
+  std::optional<Device> LoadDevice(const std::string& id) {
+    pqxx::result r = txn_.exec_prepared("device_by_id", id);
+    if (r.empty()) return std::nullopt;
+    return ReadDevice(r[0]);
+  }
+  std::optional<Entry> FindEntry(const EntryKey& key) {
+    pqxx::result r = txn_.exec_prepared("find_entry", key.collection, key.record, key.field,
+                                        Bytea(key.element), Bytea(EncodeStamp(key.stamp)));
+    if (r.empty()) return std::nullopt;
+    return Entry{key, static_cast<FieldKind>(r[0][0].as<int>()), r[0][1].as<bool>(), {}, {}};
+  }
+  void PutEntry(const Entry& e) {
+    std::optional<std::string> value, refs;
+    if (e.value) value = Bytea(*e.value);
+    if (!e.refs.empty()) refs = Bytea(EncodeStampList(e.refs));
+    txn_.exec_prepared0("put_entry", e.key.collection, e.key.record, e.key.field,
+                        Bytea(e.key.element), Bytea(EncodeStamp(e.key.stamp)),
+                        static_cast<int>(e.kind), e.live, Nullable(value), Nullable(refs),
+                        seq_->Take());
+  }
+  Result<bool> ForgetPending(const Device& device, const std::string& collection,
+                             const std::string& record) {
+    Result<std::optional<RecordScope>> scope = StoredScope(collection, record);
+    if (!scope.ok()) return scope.status();
+    std::string owner = *scope && (*scope)->participant ? *(*scope)->participant : "";
+    return !txn_.exec_prepared("forget_pending", device.id, device.cursor, collection, record,
+                               owner)
+                .empty();
+  }
+
+ private:
+  pqxx::transaction_base& txn_;
+  pg::Sequence* seq_;
+};
+
+class PostgresServerStore : public ServerStore {
+ public:
+  PostgresServerStore(const ServerStoreOptions& options, const std::string& conninfo,
+                      size_t pool_size)
+      : options_(options),
+        schema_(options.schema ? options.schema : &Schema::Programme()),
+        pool_(conninfo, pool_size, Prepared()) {}
+
+  Status Initialize();
+
+  Status Enroll(const Device& device, const std::string& token_hash) override;
+  Result<Device> Authenticate(const std::string& token_hash) override;
+  Result<std::vector<Device>> Devices() override;
+  Status Revoke(const std::string& device_id) override;
+  Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) override;
+  Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) override;
+  Result<uint64_t> Purge() override;
+  Result<std::string> ScopeDump(const std::string& device_id) override;
+
+ private:
+  Status PushIn(pqxx::transaction_base& txn, const Device& caller,
+                const std::vector<Operation>& ops, int64_t now, wire::PushReply* reply);
+  Status PurgeIn(pqxx::transaction_base& txn, uint64_t* purged);
+
+  ServerStoreOptions options_;
+  const Schema* schema_;
+  pg::Pool pool_;
+};
+
+Status PostgresServerStore::Initialize() {
+  return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    txn.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
+    txn.exec0(
+        "CREATE TABLE IF NOT EXISTS carnet_migrations(version integer PRIMARY KEY, "
+        "applied_at timestamptz NOT NULL DEFAULT now())");
+    int at = txn.exec1("SELECT coalesce(max(version), 0) FROM carnet_migrations")[0].as<int>();
+    if (at > kLayoutVersion) {
+      return FailedPrecondition("server store has layout " + std::to_string(at) +
+                                ", newer than this carnet-server: update it");
+    }
+    for (int next = at + 1; next <= kLayoutVersion; ++next) {
+      txn.exec0(kMigrations[next - 1]);
+      txn.exec_params0("INSERT INTO carnet_migrations(version) VALUES($1)", next);
+    }
+    pg::Sequence::Install(txn);
+    return Status::Ok();
+  });
+}
+
+Status PostgresServerStore::Enroll(const Device& device, const std::string& token_hash) {
+  if (!IsValidDeviceId(device.id)) return InvalidArgument("invalid device id '" + device.id + "'");
+  if (!IsValidRecordId(device.adviser)) return InvalidArgument("invalid adviser id");
+  if (device.territories.empty()) return InvalidArgument("a device covers at least one territory");
+  for (const std::string& t : device.territories) {
+    if (!IsValidRecordId(t)) return InvalidArgument("invalid territory name '" + t + "'");
+  }
+  return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    pqxx::result inserted = txn.exec_params(
+        "INSERT INTO devices(id, adviser, territories, token_hash) VALUES($1, $2, $3, $4) "
+        "ON CONFLICT (id) DO NOTHING RETURNING 1",
+        device.id, device.adviser, TerritoryArray(device.territories), token_hash);
+    if (inserted.empty()) {
+      return Status(StatusCode::kAlreadyExists, "device '" + device.id + "' is enrolled already");
+    }
+    return Status::Ok();
+  });
+}
+
+Result<Device> PostgresServerStore::Authenticate(const std::string& token_hash) {
+  std::optional<Device> device;
+  Status status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
+    pqxx::result r = txn.exec_prepared("device_by_token", token_hash);
+    if (!r.empty()) device = ReadDevice(r[0]);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  if (!device) return Status(StatusCode::kUnauthenticated, "unknown device token");
+  if (device->revoked) {
+    return Status(StatusCode::kUnauthenticated, "device '" + device->id + "' is revoked");
+  }
+  return std::move(*device);
+}
+
+Result<std::vector<Device>> PostgresServerStore::Devices() {
+  std::vector<Device> devices;
+  Status status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
+    for (const pqxx::row& r : txn.exec(
+             "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, "
+             "last_contact_ms FROM devices ORDER BY id")) {
+      devices.push_back(ReadDevice(r));
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return devices;
+}
+
+Status PostgresServerStore::Revoke(const std::string& device_id) {
+  return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    pqxx::result r =
+        txn.exec_params("UPDATE devices SET revoked = true WHERE id = $1 RETURNING 1", device_id);
+    return r.empty() ? NotFound("no device '" + device_id + "'") : Status::Ok();
+  });
+}
+
+Result<wire::PushReply> PostgresServerStore::Push(const Device& caller,
+                                                  const std::vector<Operation>& ops) {
+  const int64_t now = options_.env->NowMillis();
+  CARNET_RETURN_IF_ERROR(CheckPushBatch(*schema_, caller, ops, now, options_.max_forward_skew_ms));
+  wire::PushReply reply;
+  Status status = pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    reply = wire::PushReply{};
+    return PushIn(txn, caller, ops, now, &reply);
+  });
+  if (!status.ok()) return status;
+  return reply;
+}
+
+Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& caller,
+                                   const std::vector<Operation>& ops, int64_t now,
+                                   wire::PushReply* reply) {
+  // First the store-wide lock (sync/pg_sequence.h): from here on this transaction sees every
+  // push committed before it, on any node, and none runs beside it.
+  pg::Sequence seq(txn);
+  TxnScopes source(txn, &seq);
+  ScopeTracker scopes(schema_, &source);
+  std::optional<Device> fresh = source.LoadDevice(caller.id);
+  if (!fresh || fresh->revoked) {
+    return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
+  }
+  const Device& device = *fresh;
+  if (!ops.empty() && ops.front().seq > device.acknowledged_seq + 1) {
+    return FailedPrecondition("push starts at operation " + std::to_string(ops.front().seq) +
+                              " but the server holds up to " +
+                              std::to_string(device.acknowledged_seq) + " from this device");
+  }
+  // Who may touch what is judged on the scopes before and after the batch (PROTOCOL.md, Push).
+  struct Touched {
+    bool existed = false;
+    bool allowed_before = false;
+  };
+  std::map<std::pair<std::string, std::string>, Touched> touched;
+  for (const Operation& op : ops) {
+    auto key = std::make_pair(op.collection, op.record);
+    if (!touched.count(key)) {
+      Touched t;
+      t.existed = !txn.exec_params("SELECT 1 FROM entries WHERE collection = $1 AND record = $2 "
+                                   "LIMIT 1", op.collection, op.record).empty();
+      if (t.existed) {
+        Result<bool> holds = scopes.Holds(device, op.collection, op.record);
+        if (!holds.ok()) return holds.status();
+        Result<bool> pending = source.ForgetPending(device, op.collection, op.record);
+        if (!pending.ok()) return pending.status();
+        t.allowed_before = *holds || *pending;
+      }
+      touched.emplace(key, t);
+    }
+    // A duplicate is known by what it does, not by its sequence number (PROTOCOL.md, Push).
+    std::vector<Entry> existing;
+    for (const EntryKey& k : KeysTouchedBy(op)) {
+      if (std::optional<Entry> found = source.FindEntry(k)) existing.push_back(std::move(*found));
+    }
+    std::vector<Entry> changes = MergeOperation(op, existing);
+    for (const Entry& change : changes) source.PutEntry(change);
+    ++(changes.empty() ? reply->duplicates : reply->applied);
+  }
+  // Participants first: their scope decides that of the records that belong to them.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& [key, t] : touched) {
+      if ((key.first == "participants") != (pass == 0)) continue;
+      CARNET_RETURN_IF_ERROR(scopes.Update(key.first, key.second));
+    }
+  }
+  for (const auto& [key, t] : touched) {
+    if (t.allowed_before) continue;
+    Result<bool> holds = scopes.Holds(device, key.first, key.second);
+    if (!holds.ok()) return holds.status();
+    Result<bool> known = scopes.OwnerKnown(key.first, key.second);
+    if (!known.ok()) return known.status();
+    if (*holds || (!t.existed && !*known)) continue;
+    return Status(StatusCode::kPermissionDenied, key.first + " " + key.second +
+                                                     " is outside the scope of device " +
+                                                     device.id + " (adviser " + device.adviser + ")");
+  }
+  // The reply acknowledges this batch, never more (PROTOCOL.md, Push).
+  const uint64_t acknowledged = ops.empty() ? device.acknowledged_seq : ops.back().seq;
+  txn.exec_params0("UPDATE devices SET acknowledged_seq = $1, last_contact_ms = $2 WHERE id = $3",
+                   std::max(device.acknowledged_seq, acknowledged), now, device.id);
+  seq.Save();
+  reply->acknowledged_seq = acknowledged;
+  reply->server_time_ms = now;
+  return Status::Ok();
+}
+
+Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t cursor,
+                                                  uint32_t limit) {
+  limit = std::clamp<uint32_t>(limit, 1, wire::kMaxPullEntries);
+  wire::PullReply reply;
+  reply.server_time_ms = options_.env->NowMillis();
+  // One snapshot for the entries, the forgets and the present: what it holds at or below the
+  // present is all there will ever be (sync/pg_sequence.h).
+  Status status = pool_.Run(pg::Pool::Isolation::kRepeatableReadReadOnly,
+                            [&](pqxx::transaction_base& txn) {
+    reply.entries.clear();
+    reply.forget.clear();
+    pqxx::result found = txn.exec_prepared("device_by_id", caller.id);
+    if (found.empty() || found[0][3].as<bool>()) {
+      return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
+    }
+    const Device device = ReadDevice(found[0]);
+    const uint64_t present = pg::Sequence::Committed(txn);
+    std::vector<std::pair<uint64_t, Entry>> entries;
+    for (const pqxx::row& r : txn.exec_prepared("pull_entries", device.adviser,
+                                                TerritoryArray(device.territories), cursor,
+                                                int64_t{limit} + 1)) {
+      Result<Entry> e = ReadEntry(r);
+      if (!e.ok()) return e.status();
+      entries.emplace_back(r[9].as<uint64_t>(), std::move(e.value()));
+    }
+    std::vector<std::pair<uint64_t, wire::RecordRef>> forgets;
+    for (const pqxx::row& r :
+         txn.exec_prepared("pull_forgets", device.id, cursor, int64_t{limit} + 1)) {
+      forgets.emplace_back(r[0].as<uint64_t>(),
+                           wire::RecordRef{r[1].as<std::string>(), r[2].as<std::string>()});
+    }
+    CutPullReply(std::move(entries), std::move(forgets), limit, cursor, present, &reply);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  // The acknowledgement needs no snapshot: the cursor the device sent is what it holds.
+  status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
+    txn.exec_params0("UPDATE devices SET cursor = $1, last_contact_ms = $2 WHERE id = $3", cursor,
+                     reply.server_time_ms, caller.id);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return reply;
+}
+
+Result<uint64_t> PostgresServerStore::Purge() {
+  uint64_t purged = 0;
+  Status status = pool_.Run(pg::Pool::Isolation::kReadCommitted,
+                            [&](pqxx::transaction_base& txn) { return PurgeIn(txn, &purged); });
+  if (!status.ok()) return status;
+  return purged;
+}
+
+Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purged) {
+  *purged = 0;
+  pg::Sequence seq(txn);  // forgets take numbers; and no push runs meanwhile
+  TxnScopes source(txn, &seq);
+  ScopeTracker scopes(schema_, &source);
+  Result<std::vector<Device>> devices = source.ActiveDevices();
+  if (!devices.ok()) return devices.status();
+  uint64_t horizon = seq.Last();
+  for (const Device& d : *devices) horizon = std::min(horizon, d.cursor);
+
+  *purged += txn.exec_params0(
+                    "DELETE FROM entries e WHERE NOT live AND seq <= $1 AND NOT EXISTS (SELECT 1 "
+                    "FROM entries t WHERE t.collection = e.collection AND t.record = e.record "
+                    "AND t.field = '' AND t.live)",
+                    horizon)
+                 .affected_rows();
+  std::vector<std::pair<std::string, std::string>> deleted;
+  for (const pqxx::row& r :
+       txn.exec("SELECT DISTINCT collection, record FROM entries WHERE field = '' AND live")) {
+    deleted.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+  }
+  for (const auto& [collection, record] : deleted) {
+    if (collection == "participants") {
+      // A deleted participant stays while records still belong to them: forgetting them on a
+      // tablet would take those records along.
+      Result<std::vector<std::pair<std::string, std::string>>> owned = source.RecordsOf(record);
+      if (!owned.ok()) return owned.status();
+      if (owned->size() > 1) continue;
+    }
+    uint64_t max_seq = txn.exec_params1("SELECT coalesce(max(seq), 0) FROM entries WHERE "
+                                        "collection = $1 AND record = $2",
+                                        collection, record)[0]
+                           .as<uint64_t>();
+    // Everyone who holds the record, or still has to be told to forget it, must be past it.
+    std::vector<std::string> holders;
+    bool everyone_past = true;
+    for (const Device& d : *devices) {
+      Result<bool> holds = scopes.Holds(d, collection, record);
+      if (!holds.ok()) return holds.status();
+      Result<bool> pending = source.ForgetPending(d, collection, record);
+      if (!pending.ok()) return pending.status();
+      if (!*holds && !*pending) continue;
+      if (d.cursor < max_seq) everyone_past = false;
+      if (*holds) holders.push_back(d.id);
+    }
+    if (!everyone_past) continue;
+    *purged += txn.exec_params0("DELETE FROM entries WHERE collection = $1 AND record = $2",
+                                collection, record)
+                   .affected_rows();
+    CARNET_RETURN_IF_ERROR(source.SaveScope(collection, record, std::nullopt));
+    if (collection == "participants") {
+      CARNET_RETURN_IF_ERROR(source.SaveParticipant(record, std::nullopt));
+    }
+    for (const std::string& id : holders) {
+      CARNET_RETURN_IF_ERROR(source.AddForget(id, collection, record));
+    }
+  }
+  // Forgets every device has pulled past are done with.
+  txn.exec_params0("DELETE FROM forgets WHERE seq <= $1", horizon);
+  seq.Save();
+  return Status::Ok();
+}
+
+Result<std::string> PostgresServerStore::ScopeDump(const std::string& device_id) {
+  std::string dump;
+  Status status = pool_.Run(pg::Pool::Isolation::kRepeatableReadReadOnly,
+                            [&](pqxx::transaction_base& txn) {
+    dump.clear();
+    pqxx::result rows;
+    if (device_id.empty()) {
+      rows = txn.exec(std::string("SELECT ") + kEntryColumns +
+                      " FROM entries e WHERE e.live ORDER BY e.collection, e.record, e.field, "
+                      "e.element, e.stamp");
+    } else {
+      pqxx::result found = txn.exec_prepared("device_by_id", device_id);
+      if (found.empty()) return NotFound("no device '" + device_id + "'");
+      const Device device = ReadDevice(found[0]);
+      rows = txn.exec_params(std::string("SELECT ") + kEntryColumns + kScopeJoin + "e.live AND " +
+                                 kInScopeSql +
+                                 " ORDER BY e.collection, e.record, e.field, e.element, e.stamp",
+                             device.adviser, TerritoryArray(device.territories));
+    }
+    for (const pqxx::row& r : rows) {
+      Result<Entry> e = ReadEntry(r);
+      if (!e.ok()) return e.status();
+      dump += CanonicalLine(*e);
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return dump;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<ServerStore>> OpenPostgresServerStore(const std::string& url,
-                                                             const ServerStoreOptions&) {
-  return FailedPrecondition("the PostgreSQL store is not built yet: " + url);
+                                                             const ServerStoreOptions& options) {
+  if (options.env == nullptr) return InvalidArgument("ServerStoreOptions.env is required");
+  // carnet_pool=N is ours: libpq would refuse a parameter it does not know.
+  size_t pool_size = 8;
+  std::string conninfo = url;
+  if (size_t query = url.find('?'); query != std::string::npos) {
+    conninfo = url.substr(0, query);
+    std::string kept;
+    size_t start = query + 1;
+    while (start <= url.size()) {
+      size_t end = std::min(url.find('&', start), url.size());
+      std::string param = url.substr(start, end - start);
+      if (param.rfind("carnet_pool=", 0) == 0) {
+        pool_size = static_cast<size_t>(std::max(1, std::atoi(param.c_str() + 12)));
+      } else if (!param.empty()) {
+        kept += (kept.empty() ? "?" : "&") + param;
+      }
+      start = end + 1;
+    }
+    conninfo += kept;
+  }
+  auto store = std::make_unique<PostgresServerStore>(options, conninfo, pool_size);
+  CARNET_RETURN_IF_ERROR(store->Initialize());
+  return std::unique_ptr<ServerStore>(std::move(store));
 }
 
 }  // namespace carnet

@@ -17,10 +17,11 @@ namespace carnet::testing {
 
 class ServerProcess {
  public:
-  // Starts `carnet-server serve` on a free port of 127.0.0.1; its logs go to `log_path`.
-  ServerProcess(const std::string& binary, const std::string& store_path,
-                const std::string& log_path) {
-    std::vector<std::string> args = {binary,     "serve",      "--store", "sqlite:" + store_path,
+  // Starts `carnet-server serve` on a free port of 127.0.0.1; its logs go to `log_path`. `store`
+  // is a store spec (sqlite:PATH, postgresql://...) or a SQLite file's path.
+  ServerProcess(const std::string& binary, const std::string& store, const std::string& log_path) {
+    const bool spec = store.rfind("sqlite:", 0) == 0 || store.find("://") != std::string::npos;
+    std::vector<std::string> args = {binary, "serve", "--store", spec ? store : "sqlite:" + store,
                                      "--listen", "127.0.0.1:0"};
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());

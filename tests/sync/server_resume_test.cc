@@ -154,13 +154,14 @@ TEST_CASE(
   INFO("seed " << seed);
   std::mt19937_64 random(seed);
   TempDir dir;
-  const std::string store_path = dir.File("server.db");
+  TestStore test_store(dir);
+  const std::string store_path = test_store.spec();
   TestEnv env(kTabletStartMs, 7);
   std::string office_token = NewDeviceToken(&env), reader_token = NewDeviceToken(&env);
   Tablet office(dir, "tab-office", kTabletStartMs, 11);
   {
     // 120 participants' files, pushed before the binary serves them: about 4,000 entries.
-    Result<std::unique_ptr<ServerStore>> store = OpenServerStore("sqlite:" + store_path, {&env});
+    Result<std::unique_ptr<ServerStore>> store = OpenServerStore(store_path, {&env});
     SYNC_REQUIRE_OK(store);
     SYNC_REQUIRE_OK((*store)->Enroll({"tab-office", "office", {kNorth}}, HashToken(office_token)));
     SYNC_REQUIRE_OK(
@@ -205,7 +206,7 @@ TEST_CASE(
   }
   server->Stop();
 
-  Result<std::unique_ptr<ServerStore>> store = OpenServerStore("sqlite:" + store_path, {&env});
+  Result<std::unique_ptr<ServerStore>> store = OpenServerStore(store_path, {&env});
   SYNC_REQUIRE_OK(store);
   Result<std::string> scope = (*store)->ScopeDump("tab-reader");
   SYNC_REQUIRE_OK(scope);
@@ -215,7 +216,7 @@ TEST_CASE(
 }
 
 TEST_CASE("After the server is restored from a backup, tablets send and pull again what it lost",
-          "[sync][server][resume][!mayfail]") {
+          "[sync][server][resume][sqlite][!mayfail]") {
   ServerFixture server;
   auto office = server.Join("tab-office", "office", {kNorth});
   auto a = server.Join("tab-a", "adviser-a", {kNorth});

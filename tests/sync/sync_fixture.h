@@ -25,6 +25,7 @@
 #include "tests/support/test_env.h"
 #include "tests/sync/hooked_transport.h"
 #include "tests/sync/sync_helpers.h"
+#include "tests/sync/test_store.h"
 
 namespace carnet::testing {
 
@@ -40,15 +41,15 @@ inline SyncOptions ServerSyncOptions(const std::string& token) {
   return options;
 }
 
-// A SQLite server store in a temporary folder, served on a free port of 127.0.0.1, with its own
-// clock. Tablets must go before it (declare them after): their open connections would hold
-// Stop() up for the server's keep-alive timeout (a second).
+// A server store (SQLite in a temporary folder, or PostgreSQL: tests/sync/test_store.h), served
+// on a free port of 127.0.0.1, with its own clock. Tablets must go before it (declare them after):
+// their open connections would hold Stop() up for the server's keep-alive timeout (a second).
 class ServerFixture {
  public:
   explicit ServerFixture(const ServerStoreOptions& options = {}) : options_(options) {
     options_.env = &env_;
     Result<std::unique_ptr<ServerStore>> store =
-        OpenServerStore("sqlite:" + dir_.File("server.db"), options_);
+        OpenServerStore(test_store_.spec(), options_);
     SYNC_REQUIRE_OK(store);
     store_ = std::move(store.value());
     Start();
@@ -71,9 +72,13 @@ class ServerFixture {
     int port = this->port();
     Stop();
     store_.reset();
-    if (offline) offline(dir_.File("server.db"));
+    if (offline) {
+      INFO("a test that replaces the store file runs on SQLite only: tag it [sqlite]");
+      REQUIRE(!TestingPostgres());
+      offline(dir_.File("server.db"));
+    }
     Result<std::unique_ptr<ServerStore>> store =
-        OpenServerStore("sqlite:" + dir_.File("server.db"), options_);
+        OpenServerStore(test_store_.spec(), options_);
     SYNC_REQUIRE_OK(store);
     store_ = std::move(store.value());
     Start(port);
@@ -87,6 +92,7 @@ class ServerFixture {
   TestEnv& env() { return env_; }
   ServerStore& store() { return *store_; }
   const TempDir& dir() const { return dir_; }
+  const std::string& store_spec() const { return test_store_.spec(); }
   int port() const { return server_->port(); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
 
@@ -139,6 +145,7 @@ class ServerFixture {
 
  private:
   TempDir dir_;
+  TestStore test_store_{dir_};
   TestEnv env_{kTabletStartMs, 99};
   ServerStoreOptions options_;
   std::unique_ptr<ServerStore> store_;
