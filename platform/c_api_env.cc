@@ -62,13 +62,18 @@ carnet_host Copy(const carnet_host& host) {
 
 carnet_code Fail(carnet_error* error, carnet_domain domain, const Status& status) {
   if (status.ok()) return Succeed(error);
+  int value = static_cast<int>(status.code());
+  // A code this C API does not name yet (a newer core) reads as internal; the message names it.
+  bool known = value > CARNET_OK && value <= CARNET_INTERNAL;
+  carnet_code code = known ? static_cast<carnet_code>(value) : CARNET_INTERNAL;
   if (error != nullptr) {
     error->domain = domain;
-    error->code = static_cast<carnet_code>(status.code());
+    error->code = code;
     error->retryable = status.retryable();
-    CopyMessage(status.message(), error->message, sizeof error->message);
+    CopyMessage(known ? status.message() : status.ToString(), error->message,
+                sizeof error->message);
   }
-  return static_cast<carnet_code>(status.code());
+  return code;
 }
 
 carnet_code Succeed(carnet_error* error) {
