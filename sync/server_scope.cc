@@ -141,10 +141,124 @@ Result<bool> ScopeTracker::Holds(const Device& device, const std::string& collec
   return Covers(device, **scope, ps);
 }
 
-Result<bool> ScopeTracker::OwnerKnown(const std::string& collection, const std::string& record) {
+Result<std::optional<std::string>> ScopeTracker::ParticipantOf(const std::string& collection,
+                                                               const std::string& record) {
   Result<std::optional<RecordScope>> scope = source_->StoredScope(collection, record);
   if (!scope.ok()) return scope.status();
-  return scope->has_value() && ((*scope)->participant || (*scope)->territory);
+  if (!scope->has_value()) return std::optional<std::string>();
+  return (*scope)->participant;
+}
+
+Result<ScopeTracker::Standing> ScopeTracker::StandingOf(const Device& device,
+                                                        const std::string& collection,
+                                                        const std::string& record) {
+  Result<std::optional<RecordScope>> scope = source_->StoredScope(collection, record);
+  if (!scope.ok()) return scope.status();
+  if (!scope->has_value()) return Standing::kUnknown;
+  std::optional<ParticipantScope> ps;
+  if ((*scope)->participant) {
+    Result<std::optional<ParticipantScope>> stored =
+        source_->StoredParticipant(*(*scope)->participant);
+    if (!stored.ok()) return stored.status();
+    // A participant whose referent and territory have not arrived yet is nobody's yet.
+    if (!stored->has_value() || (!(*stored)->referent && !(*stored)->territory)) {
+      return Standing::kUnknown;
+    }
+    ps = *stored;
+  } else if (!(*scope)->territory) {
+    return Standing::kUnknown;
+  }
+  return Covers(device, **scope, ps) ? Standing::kHeld : Standing::kElsewhere;
+}
+
+Result<PushAccess> ScopeTracker::Access(const Device& device, const std::string& collection,
+                                        const std::string& record) {
+  Result<Standing> standing = StandingOf(device, collection, record);
+  if (!standing.ok()) return standing.status();
+  if (*standing == Standing::kHeld) return PushAccess::kFree;
+  Result<bool> pending = source_->ForgetPending(device, collection, record);
+  if (!pending.ok()) return pending.status();
+  if (*pending) return PushAccess::kFree;
+  if (*standing == Standing::kUnknown) return PushAccess::kNew;
+  // Elsewhere, but made by this device alone: a creation it may still complete and hand over,
+  // whatever batches its operations were cut into.
+  Result<std::set<std::string>> authors = source_->AuthorsOf(collection, record);
+  if (!authors.ok()) return authors.status();
+  const bool own = std::all_of(authors->begin(), authors->end(),
+                               [&](const std::string& author) { return author == device.id; });
+  return own ? PushAccess::kNew : PushAccess::kRefused;
+}
+
+Status ScopeTracker::ForgetIfElsewhere(const Device& device, const std::string& collection,
+                                       const std::string& record) {
+  Result<Standing> standing = StandingOf(device, collection, record);
+  if (!standing.ok()) return standing.status();
+  if (*standing != Standing::kElsewhere) return Status::Ok();
+  Result<bool> pending = source_->ForgetPending(device, collection, record);
+  if (!pending.ok()) return pending.status();
+  if (*pending) return Status::Ok();
+  return source_->AddForget(device.id, collection, record);
+}
+
+Status PushGuard::Refuse(const std::string& collection, const std::string& record) const {
+  return Status(StatusCode::kPermissionDenied,
+                collection + " " + record + " is outside the scope of device " + device_->id +
+                    " (adviser " + device_->adviser + ")");
+}
+
+Result<bool> PushGuard::MayAttachTo(const std::string& participant) {
+  auto known = attachable_.find(participant);
+  if (known != attachable_.end()) return known->second;
+  Result<PushAccess> access = scopes_->Access(*device_, "participants", participant);
+  if (!access.ok()) return access.status();
+  const bool may = *access != PushAccess::kRefused;
+  attachable_.emplace(participant, may);
+  return may;
+}
+
+Status PushGuard::Admit(const std::vector<Operation>& ops) {
+  for (const Operation& op : ops) {
+    auto key = std::make_pair(op.collection, op.record);
+    if (!touched_.insert(key).second) continue;
+    Result<PushAccess> access = scopes_->Access(*device_, op.collection, op.record);
+    if (!access.ok()) return access.status();
+    if (*access == PushAccess::kRefused) return Refuse(op.collection, op.record);
+    const CollectionSpec* spec = schema_->Find(op.collection);
+    if (*access != PushAccess::kNew || spec == nullptr || !spec->belongs_to_participant) continue;
+    new_records_.insert(key);
+    // The participants it may end with: the one it has, and any the batch writes.
+    Result<std::optional<std::string>> participant = scopes_->ParticipantOf(op.collection, op.record);
+    if (!participant.ok()) return participant.status();
+    if (*participant) CARNET_RETURN_IF_ERROR(MayAttachTo(**participant).status());
+  }
+  for (const Operation& op : ops) {
+    if (op.kind != OpKind::kWrite || !op.value || !new_records_.count({op.collection, op.record})) {
+      continue;
+    }
+    if (op.field == schema_->Find(op.collection)->participant_field) {
+      CARNET_RETURN_IF_ERROR(MayAttachTo(*op.value).status());
+    }
+  }
+  return Status::Ok();
+}
+
+Status PushGuard::Check() {
+  for (const auto& [collection, record] : new_records_) {
+    Result<std::optional<std::string>> participant = scopes_->ParticipantOf(collection, record);
+    if (!participant.ok()) return participant.status();
+    if (!*participant) continue;
+    Result<bool> may = MayAttachTo(**participant);
+    if (!may.ok()) return may.status();
+    if (!*may) return Refuse(collection, record);
+  }
+  // Participants first: forgetting one takes the records that belong to them along.
+  for (bool participants : {true, false}) {
+    for (const auto& [collection, record] : touched_) {
+      if ((collection == "participants") != participants) continue;
+      CARNET_RETURN_IF_ERROR(scopes_->ForgetIfElsewhere(*device_, collection, record));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace carnet

@@ -3,7 +3,9 @@
 // whose scope a record entered or left, and asks the store to re-sequence or forget.
 #pragma once
 
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,7 +52,21 @@ class ScopeSource {
   virtual Status Resequence(const std::string& collection, const std::string& record) = 0;
   virtual Status AddForget(const std::string& device, const std::string& collection,
                            const std::string& record) = 0;
+  // Whether a forget of the record (or of its participant) waits for the device past its cursor.
+  virtual Result<bool> ForgetPending(const Device& device, const std::string& collection,
+                                     const std::string& record) = 0;
+  // The devices that stamped an entry of the record, dead ones included.
+  virtual Result<std::set<std::string>> AuthorsOf(const std::string& collection,
+                                                  const std::string& record) = 0;
   virtual Result<std::vector<Device>> ActiveDevices() = 0;
+};
+
+// What a push may do to a record, judged on the scopes before the batch (PROTOCOL.md, Push).
+enum class PushAccess {
+  kFree,     // in the device's scope, or leaving it (a forget on its way): edits, hand-overs
+  kNew,      // not on the server, of unknown scope, or the device's own creation: allowed, but
+             // not to end up belonging to a participant refused to the device
+  kRefused,  // known to be in another's scope
 };
 
 class ScopeTracker {
@@ -64,13 +80,25 @@ class ScopeTracker {
   // Whether the device's scope holds the record, by the stored scopes.
   Result<bool> Holds(const Device& device, const std::string& collection,
                      const std::string& record);
-  // Whether the record's participant (or territory) is known.
-  Result<bool> OwnerKnown(const std::string& collection, const std::string& record);
+  // The participant the record belongs to, by its stored scope.
+  Result<std::optional<std::string>> ParticipantOf(const std::string& collection,
+                                                   const std::string& record);
+  // What a push by the device may do to the record, by the stored scopes.
+  Result<PushAccess> Access(const Device& device, const std::string& collection,
+                            const std::string& record);
+  // Sends the device a forget of the record when it is known to be in another's scope and not
+  // the device's, unless one is on its way already: after a push, for what the device touched.
+  Status ForgetIfElsewhere(const Device& device, const std::string& collection,
+                           const std::string& record);
 
   static bool Covers(const Device& device, const RecordScope& scope,
                      const std::optional<ParticipantScope>& participant);
 
  private:
+  enum class Standing { kUnknown, kHeld, kElsewhere };
+  Result<Standing> StandingOf(const Device& device, const std::string& collection,
+                              const std::string& record);
+
   Result<std::optional<std::string>> Winner(const std::string& collection,
                                             const std::string& record, const std::string& field);
   Result<RecordScope> Compute(const std::string& collection, const std::string& record);
@@ -78,6 +106,33 @@ class ScopeTracker {
 
   const Schema* schema_;
   ScopeSource* source_;
+};
+
+// Who may push what (PROTOCOL.md, Push), for one batch inside the store's transaction: Admit()
+// before any operation is applied, Check() once they are and the scopes are up to date. Either
+// refuses the whole batch with kPermissionDenied. Check() also sends the pusher a forget of what
+// it touched and does not hold (a participant it created and handed over before pushing).
+class PushGuard {
+ public:
+  PushGuard(const Schema* schema, ScopeTracker* scopes, const Device* device)
+      : schema_(schema), scopes_(scopes), device_(device) {}
+
+  Status Admit(const std::vector<Operation>& ops);
+  Status Check();
+
+ private:
+  Status Refuse(const std::string& collection, const std::string& record) const;
+  // Whether a record may come to belong to the participant, judged before the batch.
+  Result<bool> MayAttachTo(const std::string& participant);
+
+  const Schema* schema_;
+  ScopeTracker* scopes_;
+  const Device* device_;
+  std::set<std::pair<std::string, std::string>> touched_;
+  // Records admitted as new that belong to participants, and the participants they may end up
+  // with, judged before the batch.
+  std::set<std::pair<std::string, std::string>> new_records_;
+  std::map<std::string, bool> attachable_;
 };
 
 }  // namespace carnet

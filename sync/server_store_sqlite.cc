@@ -154,14 +154,15 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Status Resequence(const std::string& collection, const std::string& record) override;
   Status AddForget(const std::string& device, const std::string& collection,
                    const std::string& record) override;
+  Result<bool> ForgetPending(const Device& device, const std::string& collection,
+                             const std::string& record) override;
+  Result<std::set<std::string>> AuthorsOf(const std::string& collection,
+                                          const std::string& record) override;
   Result<std::vector<Device>> ActiveDevices() override;
 
   Result<std::optional<Device>> LoadDevice(const std::string& where, const std::string& arg);
   Result<std::optional<Entry>> FindEntry(const EntryKey& key);
   Status PutEntry(const Entry& entry);
-  Result<bool> RecordExists(const std::string& collection, const std::string& record);
-  Result<bool> ForgetPending(const Device& device, const std::string& collection,
-                             const std::string& record);
   Status SaveNextSeq();
 
   ServerStoreOptions options_;
@@ -343,19 +344,6 @@ Result<std::vector<Entry>> SqliteServerStore::LiveHeads(const std::string& colle
   return heads;
 }
 
-Result<bool> SqliteServerStore::RecordExists(const std::string& collection,
-                                             const std::string& record) {
-  Result<sqlite::Statement*> st =
-      db_->Query("SELECT 1 FROM entries WHERE collection = ? AND record = ? LIMIT 1", collection,
-                 record);
-  if (!st.ok()) return st.status();
-  Status status;
-  bool exists = (*st)->Step(&status);
-  (*st)->Reset();
-  if (!status.ok()) return status;
-  return exists;
-}
-
 Result<std::optional<RecordScope>> SqliteServerStore::StoredScope(const std::string& collection,
                                                                   const std::string& record) {
   Result<sqlite::Statement*> st = db_->Query(
@@ -447,6 +435,25 @@ Status SqliteServerStore::AddForget(const std::string& device, const std::string
   return st.ok() ? (*st)->Run() : st.status();
 }
 
+Result<std::set<std::string>> SqliteServerStore::AuthorsOf(const std::string& collection,
+                                                           const std::string& record) {
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT stamp FROM entries WHERE collection = ? AND record = ?", collection, record);
+  if (!st.ok()) return st.status();
+  std::set<std::string> authors;
+  Status status;
+  while ((*st)->Step(&status)) {
+    Result<Stamp> stamp = DecodeStamp((*st)->Text(0));
+    if (!stamp.ok()) {
+      (*st)->Reset();
+      return Status(StatusCode::kCorruption, "stored stamp: " + stamp.status().message());
+    }
+    authors.insert(stamp->device);
+  }
+  if (!status.ok()) return status;
+  return authors;
+}
+
 Result<bool> SqliteServerStore::ForgetPending(const Device& device, const std::string& collection,
                                               const std::string& record) {
   Result<std::optional<RecordScope>> scope = StoredScope(collection, record);
@@ -507,29 +514,13 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
     return status;
   };
 
-  // Who may touch what is judged on the scopes before and after the batch (PROTOCOL.md, Push).
-  struct Touched {
-    bool existed = false;
-    bool allowed_before = false;
-  };
-  std::map<std::pair<std::string, std::string>, Touched> touched;
+  // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
+  PushGuard guard(schema_, &scopes_, &device);
+  if (Status admitted = guard.Admit(ops); !admitted.ok()) return fail(admitted);
+  std::set<std::pair<std::string, std::string>> touched;
   wire::PushReply reply;
   for (const Operation& op : ops) {
-    auto key = std::make_pair(op.collection, op.record);
-    if (!touched.count(key)) {
-      Touched t;
-      Result<bool> exists = RecordExists(op.collection, op.record);
-      if (!exists.ok()) return fail(exists.status());
-      t.existed = *exists;
-      if (t.existed) {
-        Result<bool> holds = scopes_.Holds(device, op.collection, op.record);
-        if (!holds.ok()) return fail(holds.status());
-        Result<bool> pending = ForgetPending(device, op.collection, op.record);
-        if (!pending.ok()) return fail(pending.status());
-        t.allowed_before = *holds || *pending;
-      }
-      touched.emplace(key, t);
-    }
+    touched.emplace(op.collection, op.record);
     // A duplicate is known by what it does, not by its sequence number: a store reinstalled
     // under the same device id counts from 1 again (PROTOCOL.md, Push).
     std::vector<Entry> existing;
@@ -551,23 +542,13 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   }
   // Participants first: their scope decides that of the records that belong to them.
   for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& [key, t] : touched) {
-      if ((key.first == "participants") != (pass == 0)) continue;
-      Status updated = scopes_.Update(key.first, key.second);
+    for (const auto& [collection, record] : touched) {
+      if ((collection == "participants") != (pass == 0)) continue;
+      Status updated = scopes_.Update(collection, record);
       if (!updated.ok()) return fail(updated);
     }
   }
-  for (const auto& [key, t] : touched) {
-    if (t.allowed_before) continue;
-    Result<bool> holds = scopes_.Holds(device, key.first, key.second);
-    if (!holds.ok()) return fail(holds.status());
-    Result<bool> known = scopes_.OwnerKnown(key.first, key.second);
-    if (!known.ok()) return fail(known.status());
-    if (*holds || (!t.existed && !*known)) continue;
-    return fail(Status(StatusCode::kPermissionDenied,
-                       key.first + " " + key.second + " is outside the scope of device " +
-                           device.id + " (adviser " + device.adviser + ")"));
-  }
+  if (Status checked = guard.Check(); !checked.ok()) return fail(checked);
   // The reply acknowledges this batch, never more: a reinstalled store has not made the
   // operations of its former life, and would refuse their acknowledgement.
   const uint64_t acknowledged = ops.empty() ? device.acknowledged_seq : ops.back().seq;
@@ -712,7 +693,11 @@ Result<uint64_t> SqliteServerStore::Purge() {
     uint64_t max_seq = (*newest)->Step(&status) ? static_cast<uint64_t>((*newest)->Int(0)) : 0;
     (*newest)->Reset();
     if (!status.ok()) return fail(status);
-    // Everyone who holds the record, or still has to be told to forget it, must be past it.
+    // Everyone who holds the record, or still has to be told to forget it, must be past it; so
+    // must every device that wrote to it: until it has pulled past its own operations, it may
+    // push them again (a lost reply), and they must find the record to be known as duplicates.
+    Result<std::set<std::string>> authors = AuthorsOf(collection, record);
+    if (!authors.ok()) return fail(authors.status());
     std::vector<std::string> holders;
     bool everyone_past = true;
     for (const Device& d : *devices) {
@@ -720,7 +705,7 @@ Result<uint64_t> SqliteServerStore::Purge() {
       if (!holds.ok()) return fail(holds.status());
       Result<bool> pending = ForgetPending(d, collection, record);
       if (!pending.ok()) return fail(pending.status());
-      if (!*holds && !*pending) continue;
+      if (!*holds && !*pending && !authors->count(d.id)) continue;
       if (d.cursor < max_seq) everyone_past = false;
       if (*holds) holders.push_back(d.id);
     }

@@ -113,3 +113,35 @@ TEST_CASE("A tablet back after 40 days offline pushes its edits and nothing dele
   CHECK_FALSE(ServerHolds(f.server, f.deleted.interview));
   CHECK_FALSE(ServerHolds(f.server, f.north.interview));
 }
+
+TEST_CASE("A push retried after its reply was lost brings back nothing the purge removed",
+          "[sync][server][purge]") {
+  ServerFixture server;
+  auto office = server.Join("tab-office", "office", {kNorth});
+  auto a = server.Join("tab-a", "adviser-a", {kNorth});
+  // An interview whose participant is not known yet: in nobody's scope, held by no tablet.
+  const std::string interview = office->store().NewId();
+  SYNC_REQUIRE_OK(office->store().Put("interviews", interview, {{"place", "office"}}));
+  RequireSynced(*office);
+  // Tablet a edits it; the server applies the push, but the reply is lost on the way back.
+  SYNC_REQUIRE_OK(a->store().Set("interviews", interview, "place", "home"));
+  RawReply lost = RawClient(server.port(), server.Token("tab-a"))
+                      .Send("/v1/push", wire::PushRequest{wire::kProtocolVersion, "tab-a",
+                                                          a->Outbox()});
+  REQUIRE(lost.status == 200);
+  // The office deletes it, and the server purges what everyone has acknowledged.
+  SYNC_REQUIRE_OK(office->store().Delete("interviews", interview));
+  RequireSynced(*office);
+  RequireSynced(*office);
+  SYNC_REQUIRE_OK(server.store().Purge());
+
+  // Tablet a pushes its outbox again, then everyone syncs and the server purges again.
+  for (int round = 0; round < 2; ++round) {
+    RequireSynced(*a);
+    RequireSynced(*office);
+    SYNC_REQUIRE_OK(server.store().Purge());
+  }
+
+  CHECK(a->Pending() == 0);
+  CHECK_FALSE(ServerHolds(server, interview));
+}

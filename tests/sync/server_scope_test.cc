@@ -195,7 +195,7 @@ TEST_CASE("An edit made while the forget is on its way is pushed, then the forge
 }
 
 TEST_CASE("A participant created and handed over before the first sync reaches the new referent",
-          "[sync][server][scope][!mayfail]") {
+          "[sync][server][scope]") {
   Department d;
   d.SyncAll();
 
@@ -215,7 +215,7 @@ TEST_CASE("A participant created and handed over before the first sync reaches t
 }
 
 TEST_CASE("A participant created in one transaction is accepted whatever the push batch size",
-          "[sync][server][scope][!mayfail]") {
+          "[sync][server][scope]") {
   ServerFixture server;
   auto a = server.Join("tab-a", "adviser-a", {kNorth},
                        [](SyncOptions* options) { options->push_batch = 2; });
@@ -233,7 +233,7 @@ TEST_CASE("A participant created in one transaction is accepted whatever the pus
 }
 
 TEST_CASE("A record whose participant is in conflict stays where its winning participant is",
-          "[sync][server][scope][!mayfail]") {
+          "[sync][server][scope]") {
   Department d;
   ParticipantFile p5 = AddParticipant(d.office->store(), "adviser-a", kNorth, d.north_workshop);
   d.SyncAll();
@@ -255,4 +255,39 @@ TEST_CASE("A record whose participant is in conflict stays where its winning par
 
   CHECK(Holds(*d.a, "interviews", d.p1.interview));
   CHECK_IN_SCOPE(d.server, *d.a);
+}
+
+TEST_CASE("A participant created for another adviser is accepted wherever the batches cut it",
+          "[sync][server][scope]") {
+  // The office records a participant for adviser c in the north. In batches of three, the first
+  // holds the names and the referent: adviser c's, not the office's, with no territory yet.
+  ServerFixture server;
+  auto office = server.Join("tab-office", "office", {kNorth},
+                            [](SyncOptions* options) { options->push_batch = 3; });
+  ParticipantFile p = AddParticipant(office->store(), "adviser-c", kNorth, "workshop-1");
+
+  Status pushed = Sync(*office);
+
+  INFO(pushed.ToString());
+  CHECK(pushed.ok());
+  CHECK(office->Pending() == 0);
+  CHECK(HoldsFile(*office, p));
+  CHECK_IN_SCOPE(server, *office);
+}
+
+TEST_CASE("A record of another adviser's participant cannot be moved into one's own scope",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+  std::string before = d.server.ScopeDump("");
+
+  // Tablet a points p3's interview (adviser b's) at p1, a participant of its own.
+  SYNC_REQUIRE_OK(
+      d.a->store().Set("interviews", d.p3.interview, "participant", d.p1.participant));
+  Status pushed = Sync(*d.a);
+
+  CHECK(pushed.code() == StatusCode::kPermissionDenied);
+  CHECK(d.server.ScopeDump("") == before);
+  RequireSynced(*d.b);
+  CHECK(HoldsFile(*d.b, d.p3));
 }
