@@ -73,14 +73,9 @@ const pg::Statements& Prepared() {
       {"device_by_token",
        "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
        "FROM devices WHERE token_hash = $1"},
-      {"find_entry",
-       "SELECT kind, live FROM entries WHERE collection = $1 AND record = $2 AND field = $3 AND "
-       "element = $4 AND stamp = $5"},
-      {"put_entry",
-       "INSERT INTO entries VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-       "ON CONFLICT (collection, record, field, element, stamp) DO UPDATE SET kind = "
-       "excluded.kind, live = excluded.live, value = excluded.value, refs = excluded.refs, "
-       "seq = excluded.seq"},
+      {"entries_of",
+       "SELECT e.collection, e.record, e.field, e.element, e.stamp, e.kind, e.live FROM entries e "
+       "JOIN unnest($1::text[], $2::text[]) AS t(c, r) ON e.collection = t.c AND e.record = t.r"},
       {"live_heads", std::string("SELECT ") + kEntryColumns +
                          " FROM entries e WHERE collection = $1 AND record = $2 AND field = $3 "
                          "AND live"},
@@ -126,6 +121,20 @@ const pg::Statements& Prepared() {
 std::string TerritoryArray(const std::vector<std::string>& territories) {
   std::string out = "{";
   for (size_t i = 0; i < territories.size(); ++i) out += (i ? "," : "") + territories[i];
+  return out + "}";
+}
+
+// A text[] literal, every element quoted.
+std::string TextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
   return out + "}";
 }
 
@@ -248,7 +257,7 @@ class TxnScopes : public ScopeSource {
     return Status::Ok();
   }
   Result<std::set<std::string>> AuthorsOf(const std::string& collection,
-                                          const std::string& record) {
+                                          const std::string& record) override {
     std::set<std::string> authors;
     for (const pqxx::row& r : txn_.exec_prepared("stamps_of", collection, record)) {
       Result<Stamp> stamp = DecodeStamp(Bytes(r[0]));
@@ -269,23 +278,64 @@ class TxnScopes : public ScopeSource {
     if (r.empty()) return std::nullopt;
     return ReadDevice(r[0]);
   }
-  std::optional<Entry> FindEntry(const EntryKey& key) {
-    pqxx::result r = txn_.exec_prepared("find_entry", key.collection, key.record, key.field,
-                                        Bytea(key.element), Bytea(EncodeStamp(key.stamp)));
-    if (r.empty()) return std::nullopt;
-    return Entry{key, static_cast<FieldKind>(r[0][0].as<int>()), r[0][1].as<bool>(), {}, {}};
+  // Every entry of the records (kind and state only: what the merge reads).
+  std::map<EntryKey, Entry> EntriesOf(const std::set<std::pair<std::string, std::string>>& records) {
+    std::vector<std::string> collections, ids;
+    for (const auto& [collection, record] : records) {
+      collections.push_back(collection);
+      ids.push_back(record);
+    }
+    std::map<EntryKey, Entry> entries;
+    for (const pqxx::row& r : txn_.exec_prepared("entries_of", TextArray(collections),
+                                                 TextArray(ids))) {
+      Result<Stamp> stamp = DecodeStamp(Bytes(r[4]));
+      if (!stamp.ok()) throw std::runtime_error("stored stamp: " + stamp.status().message());
+      EntryKey key{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                   Bytes(r[3]), std::move(stamp.value())};
+      Entry e{key, static_cast<FieldKind>(r[5].as<int>()), r[6].as<bool>(), {}, {}};
+      entries.emplace(std::move(key), std::move(e));
+    }
+    return entries;
   }
-  void PutEntry(const Entry& e) {
-    std::optional<std::string> value, refs;
-    if (e.value) value = Bytea(*e.value);
-    if (!e.refs.empty()) refs = Bytea(EncodeStampList(e.refs));
-    txn_.exec_prepared0("put_entry", e.key.collection, e.key.record, e.key.field,
-                        Bytea(e.key.element), Bytea(EncodeStamp(e.key.stamp)),
-                        static_cast<int>(e.kind), e.live, Nullable(value), Nullable(refs),
-                        seq_->Take());
+  // Inserts or replaces the entries, each with a new number, a few hundred rows a statement.
+  void PutEntries(const std::vector<const Entry*>& entries) {
+    constexpr size_t kRows = 500, kColumns = 10;
+    for (size_t at = 0; at < entries.size(); at += kRows) {
+      const size_t n = std::min(kRows, entries.size() - at);
+      std::vector<std::optional<std::string>> params;
+      params.reserve(n * kColumns);
+      std::string sql = "INSERT INTO entries VALUES";
+      for (size_t i = 0; i < n; ++i) {
+        const Entry& e = *entries[at + i];
+        sql += i ? ",(" : "(";
+        for (size_t c = 1; c <= kColumns; ++c) {
+          sql += "$" + std::to_string(i * kColumns + c) + (c == 6 ? "::smallint" : "") +
+                 (c == 7 ? "::boolean" : "") + (c == 10 ? "::bigint" : "") +
+                 (c < kColumns ? "," : ")");
+        }
+        params.push_back(e.key.collection);
+        params.push_back(e.key.record);
+        params.push_back(e.key.field);
+        params.push_back(Bytea(e.key.element));
+        params.push_back(Bytea(EncodeStamp(e.key.stamp)));
+        params.push_back(std::to_string(static_cast<int>(e.kind)));
+        params.push_back(e.live ? "t" : "f");
+        params.push_back(e.value ? std::optional<std::string>(Bytea(*e.value)) : std::nullopt);
+        params.push_back(e.refs.empty() ? std::nullopt
+                                        : std::optional<std::string>(Bytea(EncodeStampList(e.refs))));
+        params.push_back(std::to_string(seq_->Take()));
+      }
+      sql += " ON CONFLICT (collection, record, field, element, stamp) DO UPDATE SET kind = "
+             "excluded.kind, live = excluded.live, value = excluded.value, refs = excluded.refs, "
+             "seq = excluded.seq";
+      std::vector<const char*> values;
+      values.reserve(params.size());
+      for (const std::optional<std::string>& p : params) values.push_back(Nullable(p));
+      txn_.exec_params0(sql, pqxx::prepare::make_dynamic_params(values));
+    }
   }
   Result<bool> ForgetPending(const Device& device, const std::string& collection,
-                             const std::string& record) {
+                             const std::string& record) override {
     Result<std::optional<RecordScope>> scope = StoredScope(collection, record);
     if (!scope.ok()) return scope.status();
     std::string owner = *scope && (*scope)->participant ? *(*scope)->participant : "";
@@ -435,54 +485,42 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
                               " but the server holds up to " +
                               std::to_string(device.acknowledged_seq) + " from this device");
   }
-  // Who may touch what is judged on the scopes before and after the batch (PROTOCOL.md, Push).
-  struct Touched {
-    bool existed = false;
-    bool allowed_before = false;
-  };
-  std::map<std::pair<std::string, std::string>, Touched> touched;
+  // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
+  PushGuard guard(schema_, &scopes, &device);
+  CARNET_RETURN_IF_ERROR(guard.Admit(ops));
+  std::set<std::pair<std::string, std::string>> touched;
+  for (const Operation& op : ops) touched.emplace(op.collection, op.record);
+  // The merge reads only entries of the records it touches (an operation's refs name entries of
+  // its own record): one query reads them all, and the batch's changes are written at the end,
+  // the last state of each entry once, rather than a round trip per entry.
+  std::map<EntryKey, Entry> state = source.EntriesOf(touched);
+  std::map<EntryKey, const Entry*> changed;
   for (const Operation& op : ops) {
-    auto key = std::make_pair(op.collection, op.record);
-    if (!touched.count(key)) {
-      Touched t;
-      t.existed = !txn.exec_params("SELECT 1 FROM entries WHERE collection = $1 AND record = $2 "
-                                   "LIMIT 1", op.collection, op.record).empty();
-      if (t.existed) {
-        Result<bool> holds = scopes.Holds(device, op.collection, op.record);
-        if (!holds.ok()) return holds.status();
-        Result<bool> pending = source.ForgetPending(device, op.collection, op.record);
-        if (!pending.ok()) return pending.status();
-        t.allowed_before = *holds || *pending;
-      }
-      touched.emplace(key, t);
-    }
     // A duplicate is known by what it does, not by its sequence number (PROTOCOL.md, Push).
     std::vector<Entry> existing;
     for (const EntryKey& k : KeysTouchedBy(op)) {
-      if (std::optional<Entry> found = source.FindEntry(k)) existing.push_back(std::move(*found));
+      auto found = state.find(k);
+      if (found != state.end()) existing.push_back(found->second);
     }
     std::vector<Entry> changes = MergeOperation(op, existing);
-    for (const Entry& change : changes) source.PutEntry(change);
+    for (Entry& change : changes) {
+      EntryKey key = change.key;
+      Entry& held = state[key] = std::move(change);
+      changed[key] = &held;
+    }
     ++(changes.empty() ? reply->duplicates : reply->applied);
   }
+  std::vector<const Entry*> writes;
+  for (const auto& [key, entry] : changed) writes.push_back(entry);
+  source.PutEntries(writes);
   // Participants first: their scope decides that of the records that belong to them.
   for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& [key, t] : touched) {
-      if ((key.first == "participants") != (pass == 0)) continue;
-      CARNET_RETURN_IF_ERROR(scopes.Update(key.first, key.second));
+    for (const auto& [collection, record] : touched) {
+      if ((collection == "participants") != (pass == 0)) continue;
+      CARNET_RETURN_IF_ERROR(scopes.Update(collection, record));
     }
   }
-  for (const auto& [key, t] : touched) {
-    if (t.allowed_before) continue;
-    Result<bool> holds = scopes.Holds(device, key.first, key.second);
-    if (!holds.ok()) return holds.status();
-    Result<bool> known = scopes.OwnerKnown(key.first, key.second);
-    if (!known.ok()) return known.status();
-    if (*holds || (!t.existed && !*known)) continue;
-    return Status(StatusCode::kPermissionDenied, key.first + " " + key.second +
-                                                     " is outside the scope of device " +
-                                                     device.id + " (adviser " + device.adviser + ")");
-  }
+  CARNET_RETURN_IF_ERROR(guard.Check());
   // The reply acknowledges this batch, never more (PROTOCOL.md, Push).
   const uint64_t acknowledged = ops.empty() ? device.acknowledged_seq : ops.back().seq;
   txn.exec_params0("UPDATE devices SET acknowledged_seq = $1, last_contact_ms = $2 WHERE id = $3",
@@ -579,7 +617,11 @@ Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purge
                                         "collection = $1 AND record = $2",
                                         collection, record)[0]
                            .as<uint64_t>();
-    // Everyone who holds the record, or still has to be told to forget it, must be past it.
+    // Everyone who holds the record, or still has to be told to forget it, must be past it; so
+    // must every device that wrote to it, which may push its operations again (a lost reply)
+    // until it has pulled past them (PROTOCOL.md, Purge).
+    Result<std::set<std::string>> authors = source.AuthorsOf(collection, record);
+    if (!authors.ok()) return authors.status();
     std::vector<std::string> holders;
     bool everyone_past = true;
     for (const Device& d : *devices) {
@@ -587,7 +629,7 @@ Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purge
       if (!holds.ok()) return holds.status();
       Result<bool> pending = source.ForgetPending(d, collection, record);
       if (!pending.ok()) return pending.status();
-      if (!*holds && !*pending) continue;
+      if (!*holds && !*pending && !authors->count(d.id)) continue;
       if (d.cursor < max_seq) everyone_past = false;
       if (*holds) holders.push_back(d.id);
     }
