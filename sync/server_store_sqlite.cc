@@ -43,6 +43,11 @@ CREATE TABLE forgets(
   seq INTEGER PRIMARY KEY, device TEXT NOT NULL, collection TEXT NOT NULL, record TEXT NOT NULL);
 CREATE INDEX forgets_by_device ON forgets(device, seq);
 )sql",
+    // Each opening of the store is an incarnation; `handed_out` is the greatest sequence number
+    // a pull cursor of that incarnation has carried (PROTOCOL.md, Restoring the server).
+    R"sql(
+CREATE TABLE incarnations(epoch INTEGER PRIMARY KEY, handed_out INTEGER NOT NULL);
+)sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -52,6 +57,12 @@ constexpr const char* kInScopeSql =
     "((rs.participant IS NOT NULL AND (ps.referent = :adviser OR ps.territory IN "
     "(SELECT value FROM json_each(:territories)))) OR "
     "(rs.participant IS NULL AND rs.territory IN (SELECT value FROM json_each(:territories))))";
+
+// A pull cursor is opaque to the tablet: the incarnation that handed it out in its high bits, a
+// sequence number in the low ones.
+constexpr int kCursorSeqBits = 40;
+constexpr uint64_t kCursorSeqMask = (uint64_t{1} << kCursorSeqBits) - 1;
+constexpr uint64_t kEpochMask = (uint64_t{1} << 23) - 1;  // cursors stay below 2^63
 
 constexpr const char* kEntryColumns =
     "e.collection, e.record, e.field, e.element, e.stamp, e.kind, e.live, e.value, e.refs, e.seq";
@@ -164,6 +175,12 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Result<std::optional<Entry>> FindEntry(const EntryKey& key);
   Status PutEntry(const Entry& entry);
   Status SaveNextSeq();
+  Status StartIncarnation();
+  // The sequence number a pull cursor stands for in this store's history; 0 (from the start)
+  // for a cursor this store cannot vouch for: handed out by an incarnation it does not know, or
+  // past what that incarnation had handed out (the store was restored from a backup).
+  Result<uint64_t> SeqOfCursor(const Device& device, uint64_t cursor);
+  uint64_t CursorFor(uint64_t seq) const { return seq == 0 ? 0 : (epoch_ << kCursorSeqBits) | seq; }
 
   ServerStoreOptions options_;
   const Schema* schema_;
@@ -171,6 +188,7 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   ScopeTracker scopes_;
   std::mutex mutex_;
   uint64_t next_seq_ = 1;
+  uint64_t epoch_ = 0;
 };
 
 Status SqliteServerStore::Initialize() {
@@ -196,7 +214,43 @@ Status SqliteServerStore::Initialize() {
   if (!seq.ok()) return seq.status();
   if ((*seq)->Step(&status)) next_seq_ = std::stoull((*seq)->Text(0));
   (*seq)->Reset();
-  return status;
+  CARNET_RETURN_IF_ERROR(status);
+  return StartIncarnation();
+}
+
+Status SqliteServerStore::StartIncarnation() {
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(txn.Begin());
+  for (;;) {
+    uint64_t epoch = options_.env->RandomU64() & kEpochMask;
+    if (epoch == 0) continue;
+    Result<sqlite::Statement*> st =
+        db_->Query("INSERT OR IGNORE INTO incarnations VALUES(?, 0)", epoch);
+    if (!st.ok()) return st.status();
+    CARNET_RETURN_IF_ERROR((*st)->Run());
+    if (db_->Changes() == 0) continue;  // drawn before: draw again
+    epoch_ = epoch;
+    return txn.Commit();
+  }
+}
+
+Result<uint64_t> SqliteServerStore::SeqOfCursor(const Device& device, uint64_t cursor) {
+  const uint64_t epoch = cursor >> kCursorSeqBits, seq = cursor & kCursorSeqMask;
+  if (cursor == 0 || epoch == epoch_) return seq;
+  Result<sqlite::Statement*> st =
+      db_->Query("SELECT handed_out FROM incarnations WHERE epoch = ?", epoch);
+  if (!st.ok()) return st.status();
+  Status status;
+  std::optional<uint64_t> handed_out;
+  if ((*st)->Step(&status)) handed_out = static_cast<uint64_t>((*st)->Int(0));
+  (*st)->Reset();
+  CARNET_RETURN_IF_ERROR(status);
+  if (handed_out && seq <= *handed_out) return seq;
+  options_.env->Log(LogLevel::kWarning,
+                    "pull of " + device.id + " from cursor " + std::to_string(cursor) +
+                        ", which this store did not hand out (restored from a backup?): served "
+                        "from the start");
+  return uint64_t{0};
 }
 
 Status SqliteServerStore::SaveNextSeq() {
@@ -500,10 +554,14 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
     return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
   }
   const Device& device = **fresh;
+  // A device never skips an operation: past the server's, the server has lost some it had
+  // acknowledged (restored from a backup). Refusing would only strand the tablet's new work.
   if (!ops.empty() && ops.front().seq > device.acknowledged_seq + 1) {
-    return FailedPrecondition("push starts at operation " + std::to_string(ops.front().seq) +
-                              " but the server holds up to " +
-                              std::to_string(device.acknowledged_seq) + " from this device");
+    options_.env->Log(LogLevel::kWarning,
+                      "push from " + device.id + " starts at operation " +
+                          std::to_string(ops.front().seq) + " but this store holds up to " +
+                          std::to_string(device.acknowledged_seq) +
+                          " (restored from a backup?): operations in between are lost here");
   }
 
   WriteTransaction txn(db_.get());
@@ -565,7 +623,7 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   return reply;
 }
 
-Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t cursor,
+Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t pull_cursor,
                                                 uint32_t limit) {
   limit = std::clamp<uint32_t>(limit, 1, wire::kMaxPullEntries);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -577,6 +635,9 @@ Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t c
     return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
   }
   const Device& device = **fresh;
+  Result<uint64_t> from = SeqOfCursor(device, pull_cursor);
+  if (!from.ok()) return from.status();
+  const uint64_t cursor = *from;
   const std::string territories = TerritoriesJson(device.territories);
   wire::PullReply reply;
   reply.server_time_ms = options_.env->NowMillis();
@@ -635,7 +696,13 @@ Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t c
   reply.more = e < entries.size() || f < forgets.size();
   // Nothing more in scope: the cursor moves to the present, so that this device's
   // acknowledgement lets the purge go forward.
-  reply.next_cursor = reply.more ? last : std::max(last, next_seq_ - 1);
+  const uint64_t next = reply.more ? last : std::max(last, next_seq_ - 1);
+  if (next > kCursorSeqMask) return Internal("sequence numbers exhausted the pull cursor");
+  reply.next_cursor = CursorFor(next);
+  Result<sqlite::Statement*> handed = db_->Query(
+      "UPDATE incarnations SET handed_out = MAX(handed_out, ?) WHERE epoch = ?", next, epoch_);
+  if (!handed.ok()) return handed.status();
+  CARNET_RETURN_IF_ERROR((*handed)->Run());
 
   Result<sqlite::Statement*> ack = db_->Query(
       "UPDATE devices SET cursor = ?, last_contact_ms = ? WHERE id = ?", cursor,

@@ -120,6 +120,33 @@ struct LossyRun {
   }
 };
 
+// A copy of a server's store file, taken while it is stopped (the tablets' connections closed
+// first), that Restore() puts back in place of the store, as IT would after a disk failure.
+class ServerBackup {
+ public:
+  ServerBackup(ServerFixture& server, std::vector<Tablet*> tablets)
+      : server_(server), tablets_(std::move(tablets)), path_(server.dir().File("backup.db")) {
+    Restart([&](const std::string& store) { std::filesystem::copy_file(store, path_); });
+  }
+
+  void Restore() {
+    Restart([&](const std::string& store) {
+      for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
+      std::filesystem::copy_file(path_, store);
+    });
+  }
+
+ private:
+  void Restart(const std::function<void(const std::string&)>& offline) {
+    for (Tablet* tablet : tablets_) server_.Reconnect(*tablet);
+    server_.Restart(offline);
+  }
+
+  ServerFixture& server_;
+  std::vector<Tablet*> tablets_;
+  std::string path_;
+};
+
 }  // namespace
 
 TEST_CASE("A reply lost after the server applied the request is retried and applies nothing twice",
@@ -215,6 +242,43 @@ TEST_CASE(
   CHECK(reader.Dump() == office.Dump());
 }
 
+TEST_CASE(
+    "After the server is restored from a backup, a tablet ahead of it pulls from the start and "
+    "pushes on",
+    "[sync][server][resume][sqlite]") {
+  ServerFixture server;
+  auto office = server.Join("tab-office", "office", {kNorth, kSouth});
+  auto a = server.Join("tab-a", "adviser-a", {kNorth});
+  RequireSynced(*office);
+  RequireSynced(*a);
+  ServerBackup backup(server, {a.get(), office.get()});
+
+  // After the backup, the office records participants in the south, outside tablet a's scope:
+  // a's next pull moves its cursor past them, well past what one participant's file numbers.
+  for (int i = 0; i < 6; ++i) AddParticipant(office->store(), "adviser-s", kSouth, "w-2");
+  RequireSynced(*office);
+  RequireSynced(*a);
+
+  // The backup comes back: the server's sequence is behind a's cursor again. The office records
+  // a participant for adviser a: its operations continue the office's sequence past what the
+  // restored server holds, and its entries take numbers a's cursor has already passed.
+  backup.Restore();
+  ParticipantFile for_a = AddParticipant(office->store(), "adviser-a", kNorth, "w-1");
+  Status office_status = Sync(*office);
+  Status a_status = Sync(*a);
+
+  INFO("office: " << office_status.ToString() << "; tablet a: " << a_status.ToString());
+  CHECK(office_status.ok());
+  CHECK(a_status.ok());
+  CHECK(office->Pending() == 0);
+  for (const auto& [collection, id] : for_a.Records()) CHECK(Holds(*a, collection, id));
+  CHECK_IN_SCOPE(server, *a);
+}
+
+// Fails today: the restored server lacks what the tablets pushed after the backup, and they no
+// longer hold it as operations (acknowledged, gone from the outbox), only as entry states. Sending
+// those again needs the local store to list its entries (a core API: Store has none yet) and a
+// push of entry states; until then PROTOCOL.md, Restoring the server, says what IT must do.
 TEST_CASE("After the server is restored from a backup, tablets send and pull again what it lost",
           "[sync][server][resume][sqlite][!mayfail]") {
   ServerFixture server;
@@ -223,10 +287,7 @@ TEST_CASE("After the server is restored from a backup, tablets send and pull aga
   AddParticipant(a->store(), "adviser-a", kNorth, "w-1");
   RequireSynced(*a);
   RequireSynced(*office);
-  const std::string backup = server.dir().File("backup.db");
-  server.Reconnect(*a);
-  server.Reconnect(*office);
-  server.Restart([&](const std::string& path) { std::filesystem::copy_file(path, backup); });
+  ServerBackup backup(server, {a.get(), office.get()});
 
   // After the nightly backup, both tablets go on working and syncing.
   ParticipantFile after_backup = AddParticipant(a->store(), "adviser-a", kNorth, "w-1");
@@ -236,12 +297,7 @@ TEST_CASE("After the server is restored from a backup, tablets send and pull aga
   RequireSynced(*a);
 
   // The disk dies; IT restores last night's backup.
-  server.Reconnect(*a);
-  server.Reconnect(*office);
-  server.Restart([&](const std::string& path) {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-    std::filesystem::copy_file(backup, path);
-  });
+  backup.Restore();
   SYNC_REQUIRE_OK(a->store().Append("interviews", after_backup.interview, "notes", "next day"));
   Status a_status = Sync(*a);
   Status office_status = Sync(*office);

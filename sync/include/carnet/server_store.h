@@ -46,7 +46,9 @@ class ServerStore {
 
   // Applies a device's operations, all or nothing (sync/PROTOCOL.md, Push).
   virtual Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) = 0;
-  // The device's scope changed after `cursor`; records the cursor as acknowledged.
+  // The device's scope changed after `cursor` (opaque: 0, or the next_cursor of a reply; one the
+  // store cannot vouch for, after a restore from a backup, is served from the start); records
+  // the cursor as acknowledged.
   virtual Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) = 0;
 
   // Drops what every device that must see it has pulled past (sync/PROTOCOL.md, Purge).
