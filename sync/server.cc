@@ -174,9 +174,9 @@ Status SyncServer::Impl::Start() {
   // delayed acknowledgement of the headers, about 40 ms on Linux, on every small reply.
   http_.set_tcp_nodelay(true);
   // The requests of one sync follow one another at once; an idle connection is held only this
-  // long, which is also how long Stop() may wait for a worker serving one.
+  // long (httplib announces it in a Keep-Alive header), which is also how long Stop() may wait
+  // for a worker serving one.
   http_.set_keep_alive_timeout(kKeepAliveTimeoutS);
-  http_.set_default_headers({{"Keep-Alive", "timeout=" + std::to_string(kKeepAliveTimeoutS)}});
   // HTTP-level decompression would inflate a small body without bound before any limit could
   // apply: bodies are compressed by the binary format itself (PROTOCOL.md).
   http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
