@@ -138,7 +138,13 @@ void SyncServer::Impl::HandlePull(const httplib::Request& req, httplib::Response
   wire::PullRequest pull;
   Status decoded = wire::Decode(req.body, formats.request, &pull);
   if (!decoded.ok()) return Fail(res, formats.reply, decoded);
-  Result<wire::PullReply> reply = options_.store->Pull(device, pull.cursor, pull.limit);
+  if (!pull.snapshot.empty() && pull.cursor != 0) {
+    return Fail(res, formats.reply, InvalidArgument("a snapshot pull starts from cursor 0"));
+  }
+  Result<wire::PullReply> reply =
+      !pull.snapshot.empty() && options_.store->ServesSnapshots()
+          ? options_.store->PullSnapshot(device, pull.snapshot, pull.limit)
+          : options_.store->Pull(device, pull.cursor, pull.limit);
   if (!reply.ok()) return Fail(res, formats.reply, reply.status());
   Reply(res, formats.reply, reply.value());
   MaybePurge();

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <future>
+#include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -11,6 +14,8 @@ namespace carnet {
 namespace {
 
 constexpr const char* kPullCursorKey = "pull_cursor";
+// The token of a first pull in progress (PROTOCOL.md, Snapshot), saved with each page.
+constexpr const char* kPullSnapshotKey = "pull_snapshot";
 // A forget refused because the outbox still changes the record: push, then pull the same
 // cursor again. The pushes empty the outbox, so one more round normally suffices; the bound
 // only keeps a misbehaving server from looping us forever.
@@ -128,14 +133,51 @@ Status SyncClient::Impl::PushAll(SyncProgress* progress) {
 Status SyncClient::Impl::PullAll(SyncProgress* progress) {
   uint32_t limit = std::clamp<uint32_t>(options_.pull_batch, 1, wire::kMaxPullEntries);
   int forget_rounds = 0;
+  // A pull sent ahead while the previous reply was being written. Only a request that
+  // acknowledges nothing new is sent ahead: its cursor is the one already saved (a snapshot's
+  // pages all have cursor 0), so the server never learns of a cursor the tablet could still lose.
+  struct Ahead {
+    wire::PullRequest request;
+    std::future<std::pair<Status, wire::PullReply>> reply;
+  };
+  std::optional<Ahead> ahead;
+  auto send_ahead = [this](const wire::PullRequest& request) {
+    return std::async(std::launch::async, [this, request] {
+      std::pair<Status, wire::PullReply> result;
+      result.first = Exchange("/v1/pull", request, &result.second);
+      return result;
+    });
+  };
+  // Whatever happens, no request is left running on the transport.
+  struct Join {
+    std::optional<Ahead>* ahead;
+    ~Join() {
+      if (*ahead) (*ahead)->reply.wait();
+    }
+  } join{&ahead};
+
   for (;;) {
     Result<std::optional<std::string>> stored = store_->GetSyncState(kPullCursorKey);
     if (!stored.ok()) return stored.status();
     Result<uint64_t> cursor = ParseCursor(*stored);
     if (!cursor.ok()) return cursor.status();
-    wire::PullRequest request{wire::kProtocolVersion, *cursor, limit};
+    Result<std::optional<std::string>> snapshot = store_->GetSyncState(kPullSnapshotKey);
+    if (!snapshot.ok()) return snapshot.status();
+    wire::PullRequest request{wire::kProtocolVersion, *cursor, limit, snapshot->value_or("")};
+    if (*cursor == 0 && request.snapshot.empty() && options_.snapshot_first_pull) {
+      request.snapshot = wire::kSnapshotBegin;
+    }
+
     wire::PullReply reply;
-    Status status = Exchange("/v1/pull", request, &reply);
+    Status status;
+    if (ahead && ahead->request.cursor == request.cursor &&
+        ahead->request.snapshot == request.snapshot && ahead->request.limit == request.limit) {
+      std::tie(status, reply) = ahead->reply.get();
+    } else {
+      if (ahead) ahead->reply.wait();  // not the page needed now (a forget round): dropped
+      status = Exchange("/v1/pull", request, &reply);
+    }
+    ahead.reset();
     // A reply too large for the server or for our reply cap: ask for fewer entries.
     if (status.code() == StatusCode::kResourceExhausted && limit > 1) {
       limit /= 2;
@@ -143,20 +185,32 @@ Status SyncClient::Impl::PullAll(SyncProgress* progress) {
     }
     CARNET_RETURN_IF_ERROR(status);
     if (reply.more && reply.next_cursor <= *cursor && reply.entries.empty() &&
-        reply.forget.empty()) {
+        reply.forget.empty() && reply.snapshot == request.snapshot) {
       return Internal("server asked to pull more without moving the cursor past " +
                       std::to_string(*cursor));
+    }
+    if (reply.more && reply.next_cursor == *cursor && !reply.snapshot.empty() &&
+        options_.snapshot_first_pull) {
+      ahead = Ahead{{wire::kProtocolVersion, *cursor, limit, reply.snapshot}, {}};
+      ahead->reply = send_ahead(ahead->request);
     }
     std::vector<std::pair<std::string, std::string>> forget;
     forget.reserve(reply.forget.size());
     for (wire::RecordRef& ref : reply.forget) {
       forget.emplace_back(std::move(ref.collection), std::move(ref.record));
     }
-    Result<ApplyStats> applied = store_->ApplyPulled(
-        reply.entries, forget, {{kPullCursorKey, std::to_string(reply.next_cursor)}});
+    // The cursor and the snapshot token are saved with the page they follow.
+    Result<ApplyStats> applied =
+        store_->ApplyPulled(reply.entries, forget,
+                            {{kPullCursorKey, std::to_string(reply.next_cursor)},
+                             {kPullSnapshotKey, reply.snapshot}});
     if (applied.status().code() == StatusCode::kFailedPrecondition &&
         ++forget_rounds <= kMaxForgetRounds) {
       // Nothing was saved, the cursor included: the same pull follows the push.
+      if (ahead) {
+        ahead->reply.wait();
+        ahead.reset();
+      }
       CARNET_RETURN_IF_ERROR(PushAll(progress));
       continue;
     }

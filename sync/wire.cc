@@ -156,6 +156,7 @@ template <class Archive>
 void serialize(Archive& ar, PullRequest& m) {
   ar(cereal::make_nvp("protocol", m.protocol), cereal::make_nvp("cursor", m.cursor),
      cereal::make_nvp("limit", m.limit));
+  Text(ar, "snapshot", m.snapshot);
 }
 
 template <class Archive>
@@ -170,6 +171,7 @@ void serialize(Archive& ar, PullReply& m) {
   LimitedList(ar, "forget", m.forget, kMaxPullEntries);
   ar(cereal::make_nvp("next_cursor", m.next_cursor), cereal::make_nvp("more", m.more),
      cereal::make_nvp("server_time_ms", m.server_time_ms));
+  Text(ar, "snapshot", m.snapshot);
 }
 
 template <class Archive>

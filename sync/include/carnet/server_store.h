@@ -50,6 +50,15 @@ class ServerStore {
   // store cannot vouch for, after a restore from a backup, is served from the start); records
   // the cursor as acknowledged.
   virtual Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) = 0;
+  // A page of the device's scope in key order (sync/PROTOCOL.md, Snapshot); `token` is
+  // wire::kSnapshotBegin or the token of the previous page. Only when ServesSnapshots(): the
+  // server answers an ordinary pull from cursor 0 otherwise.
+  virtual bool ServesSnapshots() const { return false; }
+  virtual Result<wire::PullReply> PullSnapshot(const Device& device, const std::string& token,
+                                               uint32_t limit) {
+    (void)device, (void)token, (void)limit;
+    return Internal("this store serves no snapshots");
+  }
 
   // Drops what every device that must see it has pulled past (sync/PROTOCOL.md, Purge).
   // Returns how many entries went.

@@ -28,6 +28,10 @@ struct SyncOptions {
   wire::Format format = wire::Format::kBinary;
   size_t push_batch = 500;
   uint32_t pull_batch = 1000;
+  // A first pull asks for the scope in key order (PROTOCOL.md, Snapshot), and fetches each page
+  // on a second thread while the previous one is written. False: one thread, sequence order
+  // (a deterministic client, as the simulation needs).
+  bool snapshot_first_pull = true;
   // Attempts per request for failures a retry can fix, with exponential backoff and full
   // jitter between them, from backoff_initial_ms up to backoff_max_ms.
   int max_attempts = 5;

@@ -41,10 +41,17 @@ struct PushReply {
   int64_t server_time_ms = 0;
 };
 
+// The value of PullRequest::snapshot that asks for a first pull in key order (PROTOCOL.md,
+// Snapshot).
+inline constexpr const char* kSnapshotBegin = "begin";
+
 struct PullRequest {
   uint32_t protocol = kProtocolVersion;
   uint64_t cursor = 0;
   uint32_t limit = 1000;
+  // Empty: entries changed after `cursor`, in sequence order. kSnapshotBegin, or the token of
+  // the previous reply: the device's whole scope in key order (cursor 0 only).
+  std::string snapshot;
 };
 
 struct RecordRef {
@@ -59,6 +66,8 @@ struct PullReply {
   uint64_t next_cursor = 0;
   bool more = false;
   int64_t server_time_ms = 0;
+  // Non-empty while a snapshot goes on: the token to send with the next pull.
+  std::string snapshot;
 };
 
 struct StatusReply {
