@@ -221,6 +221,9 @@ Status SqliteServerStore::Initialize() {
 Status SqliteServerStore::StartIncarnation() {
   WriteTransaction txn(db_.get());
   CARNET_RETURN_IF_ERROR(txn.Begin());
+  // An incarnation that handed out no cursor vouches for none (the CLI's openings, mostly); one
+  // still serving writes its row again with its first cursor.
+  CARNET_RETURN_IF_ERROR(db_->Exec("DELETE FROM incarnations WHERE handed_out = 0"));
   for (;;) {
     uint64_t epoch = options_.env->RandomU64() & kEpochMask;
     if (epoch == 0) continue;
@@ -700,7 +703,9 @@ Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t p
   if (next > kCursorSeqMask) return Internal("sequence numbers exhausted the pull cursor");
   reply.next_cursor = CursorFor(next);
   Result<sqlite::Statement*> handed = db_->Query(
-      "UPDATE incarnations SET handed_out = MAX(handed_out, ?) WHERE epoch = ?", next, epoch_);
+      "INSERT INTO incarnations VALUES(?, ?) ON CONFLICT(epoch) DO UPDATE SET handed_out = "
+      "MAX(handed_out, excluded.handed_out)",
+      epoch_, next);
   if (!handed.ok()) return handed.status();
   CARNET_RETURN_IF_ERROR((*handed)->Run());
 

@@ -242,6 +242,33 @@ TEST_CASE(
   CHECK(reader.Dump() == office.Dump());
 }
 
+TEST_CASE("A pull cursor stays good across restarts of the server and other openings of its store",
+          "[sync][server][resume]") {
+  ServerFixture server;
+  auto office = server.Join("tab-office", "office", {kNorth});
+  auto a = server.Join("tab-a", "adviser-a", {kNorth});
+  AddParticipant(office->store(), "adviser-a", kNorth, "w-1");
+  // Before anyone pulls, the store is opened beside the server (carnet-server devices, say).
+  {
+    Result<std::unique_ptr<ServerStore>> beside =
+        OpenServerStore(server.store_spec(), {&server.env()});
+    SYNC_REQUIRE_OK(beside);
+  }
+  RequireSynced(*office);
+  RequireSynced(*a);
+  server.Reconnect(*a);
+  server.Reconnect(*office);
+  server.Restart();
+
+  uint64_t pulled = 0;
+  a->client().OnProgress([&](const SyncProgress& progress) { pulled = progress.pulled; });
+  RequireSynced(*a);
+
+  // Up to date: nothing to pull again.
+  CHECK(pulled == 0);
+  CHECK_IN_SCOPE(server, *a);
+}
+
 TEST_CASE(
     "After the server is restored from a backup, a tablet ahead of it pulls from the start and "
     "pushes on",
