@@ -1,6 +1,7 @@
 // The C API's threading rules (carnet.h, platform/README.md), on libcarnet against a real
 // carnet-server: calls from several threads while the background sync runs, callbacks on the
 // threads the header names, callbacks removed for good, exceptions kept on the host's side.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -35,13 +37,17 @@ constexpr const char* kTerritory = "vallee-nord";
     REQUIRE(capi_code_ == CARNET_OK);                                           \
   } while (0)
 
-// What the callbacks saw, and on which thread.
+// The role of the calling thread: the test's threads name themselves; Carnet's own are "carnet".
+// Roles, not thread ids: an id may be reused by a thread started after another has ended.
+thread_local std::string t_role = "carnet";
+
+// What the callbacks saw, and on which kind of thread.
 struct Seen {
   std::mutex mutex;
-  std::vector<std::thread::id> status_threads;
-  std::vector<std::thread::id> progress_threads;
-  std::vector<std::pair<std::thread::id, bool>> change_threads;  // (thread, remote)
-  std::set<std::thread::id> log_threads;
+  std::vector<std::string> status_roles;
+  std::vector<std::string> progress_roles;
+  std::vector<std::pair<std::string, bool>> change_roles;  // (role, remote)
+  std::set<std::string> log_roles;
   int sync_ends = 0;
   carnet_sync_status last{};
 
@@ -62,7 +68,7 @@ struct Seen {
 void OnStatus(void* context, const carnet_sync_status* status) {
   auto* seen = static_cast<Seen*>(context);
   std::lock_guard<std::mutex> lock(seen->mutex);
-  seen->status_threads.push_back(std::this_thread::get_id());
+  seen->status_roles.push_back(t_role);
   if (status->state != CARNET_SYNC_SYNCING) ++seen->sync_ends;
   seen->last = *status;
 }
@@ -70,21 +76,33 @@ void OnStatus(void* context, const carnet_sync_status* status) {
 void OnProgress(void* context, const carnet_sync_progress*) {
   auto* seen = static_cast<Seen*>(context);
   std::lock_guard<std::mutex> lock(seen->mutex);
-  seen->progress_threads.push_back(std::this_thread::get_id());
+  seen->progress_roles.push_back(t_role);
 }
 
 void OnChange(void* context, const char* changes_json) {
   auto* seen = static_cast<Seen*>(context);
   std::lock_guard<std::mutex> lock(seen->mutex);
-  seen->change_threads.emplace_back(std::this_thread::get_id(),
-                                    std::strstr(changes_json, "\"remote\":true") != nullptr);
+  seen->change_roles.emplace_back(t_role,
+                                  std::strstr(changes_json, "\"remote\":true") != nullptr);
 }
 
 void OnLog(void* context, carnet_log_level, const char*) {
   auto* seen = static_cast<Seen*>(context);
   std::lock_guard<std::mutex> lock(seen->mutex);
-  seen->log_threads.insert(std::this_thread::get_id());
+  seen->log_roles.insert(t_role);
 }
+
+// Names the calling thread for the test's duration.
+class Role {
+ public:
+  explicit Role(std::string role) : previous_(std::exchange(t_role, std::move(role))) {}
+  ~Role() { t_role = previous_; }
+  Role(const Role&) = delete;
+  Role& operator=(const Role&) = delete;
+
+ private:
+  std::string previous_;
+};
 
 // A carnet-server with enrolled tablets, and libcarnet stores opened on them.
 class Fixture {
@@ -195,6 +213,7 @@ bool EverythingUploaded(carnet_store* store) {
 TEST_CASE("Calls from several threads while the background sync runs, callbacks arriving on the "
           "threads the header names",
           "[capi]") {
+  Role main_role("writer");
   Seen seen;
   Seen other_seen;
   Fixture fixture;  // after what the callbacks use: its stores close first
@@ -205,20 +224,12 @@ TEST_CASE("Calls from several threads while the background sync runs, callbacks 
 
   constexpr int kWriters = 4;
   constexpr int kInterviews = 15;
-  std::mutex app_mutex;
-  std::set<std::thread::id> app_threads = {std::this_thread::get_id()};
-  std::set<std::thread::id> writer_threads = {std::this_thread::get_id()};
-  std::thread::id sync_now_thread;
   std::atomic<int> failures{0};
   std::atomic<int> sync_now_calls{0};
   std::vector<std::thread> threads;
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&] {
-      {
-        std::lock_guard<std::mutex> lock(app_mutex);
-        app_threads.insert(std::this_thread::get_id());
-        writer_threads.insert(std::this_thread::get_id());
-      }
+      Role role("writer");
       for (int i = 0; i < kInterviews; ++i) {
         std::string id = NewId(store);
         std::string fields = "{\"participant\":\"" + nadia + "\",\"place\":\"phone\"}";
@@ -230,8 +241,9 @@ TEST_CASE("Calls from several threads while the background sync runs, callbacks 
                                    nullptr, nullptr);
         });
         char* json = nullptr;
-        if (code == CARNET_OK) code = carnet_record_get(store, "interviews", id.c_str(), &json,
-                                                        nullptr);
+        if (code == CARNET_OK) {
+          code = carnet_record_get(store, "interviews", id.c_str(), &json, nullptr);
+        }
         carnet_free(json);
         carnet_sync_status status;
         if (code == CARNET_OK) code = carnet_sync_get_status(store, &status, nullptr);
@@ -241,25 +253,17 @@ TEST_CASE("Calls from several threads while the background sync runs, callbacks 
     });
   }
   threads.emplace_back([&] {
-    {
-      std::lock_guard<std::mutex> lock(app_mutex);
-      app_threads.insert(std::this_thread::get_id());
-    }
+    Role role("network");
     for (int i = 0; i < 6; ++i) {
       if (carnet_env_set_online(env, i % 2 == 1, nullptr) != CARNET_OK) ++failures;
       std::this_thread::sleep_for(15ms);
     }
   });
   threads.emplace_back([&] {
-    {
-      std::lock_guard<std::mutex> lock(app_mutex);
-      app_threads.insert(std::this_thread::get_id());
-      sync_now_thread = std::this_thread::get_id();
-    }
+    Role role("sync_now");
     for (int i = 0; i < 3; ++i) {
-      carnet_error error;
       // Waits for a background sync in progress, then syncs here.
-      if (carnet_sync_now(store, &error) == CARNET_OK) ++sync_now_calls;
+      if (carnet_sync_now(store, nullptr) == CARNET_OK) ++sync_now_calls;
       std::this_thread::sleep_for(20ms);
     }
   });
@@ -293,33 +297,29 @@ TEST_CASE("Calls from several threads while the background sync runs, callbacks 
   CAPI_REQUIRE_OK(carnet_sync_stop(store, error));
 
   std::lock_guard<std::mutex> lock(seen.mutex);
-  // Status and progress: on the thread calling carnet_sync_now, or on one thread of Carnet's
-  // own, the background sync thread, which is none of the app's.
-  std::set<std::thread::id> sync_threads;
-  for (const auto& threads_seen : {seen.status_threads, seen.progress_threads}) {
-    for (std::thread::id id : threads_seen) {
-      if (id != sync_now_thread) sync_threads.insert(id);
-    }
+  // Status and progress: on the thread calling carnet_sync_now or on Carnet's own threads,
+  // never on an app thread that is not syncing.
+  for (const auto* roles : {&seen.status_roles, &seen.progress_roles}) {
+    for (const std::string& role : *roles) CHECK((role == "sync_now" || role == "carnet"));
   }
-  REQUIRE(sync_threads.size() == 1);
-  std::thread::id background = *sync_threads.begin();
-  CHECK(app_threads.count(background) == 0);
-  CHECK(std::count(seen.status_threads.begin(), seen.status_threads.end(), sync_now_thread) >= 6);
+  CHECK(std::count(seen.status_roles.begin(), seen.status_roles.end(), "sync_now") >= 6);
+  CHECK(std::count(seen.status_roles.begin(), seen.status_roles.end(), "carnet") >= 2);
+  CHECK(std::count(seen.progress_roles.begin(), seen.progress_roles.end(), "carnet") >= 1);
   // Changes: local ones on the committing thread, remote ones on a sync thread.
   int local = 0, remote = 0;
-  for (const auto& [thread, is_remote] : seen.change_threads) {
+  for (const auto& [role, is_remote] : seen.change_roles) {
     if (is_remote) {
       ++remote;
-      CHECK((thread == background || thread == sync_now_thread));
+      CHECK((role == "carnet" || role == "sync_now"));
     } else {
       ++local;
-      CHECK(writer_threads.count(thread) == 1);
+      CHECK(role == "writer");
     }
   }
   CHECK(local == 1 + kWriters * kInterviews);
   CHECK(remote >= 1);
-  // Logs: from any thread, here at least the background sync's.
-  CHECK(seen.log_threads.count(background) == 1);
+  // Logs: from any thread, here the background sync's among others.
+  CHECK(seen.log_roles.count("carnet") == 1);
 }
 
 TEST_CASE("A callback removed is not called again once the setter returns, even mid-sync",
@@ -455,9 +455,9 @@ TEST_CASE("Closing a store stops its background sync: no callback after close re
   size_t statuses;
   {
     std::lock_guard<std::mutex> lock(seen.mutex);
-    statuses = seen.status_threads.size();
+    statuses = seen.status_roles.size();
   }
   std::this_thread::sleep_for(200ms);
   std::lock_guard<std::mutex> lock(seen.mutex);
-  CHECK(seen.status_threads.size() == statuses);
+  CHECK(seen.status_roles.size() == statuses);
 }

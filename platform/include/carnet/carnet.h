@@ -22,11 +22,13 @@
  *  - Every call runs on the calling thread and may block: on the disk (milliseconds), on a
  *    transaction another thread holds open (until it ends), and carnet_sync_now on the network.
  *    Keep them off a UI thread that must not stall.
- *  - Carnet starts one thread of its own per store, and only between carnet_sync_start() and
- *    carnet_sync_stop() / carnet_store_close(): the background sync thread.
+ *  - Carnet starts one long-lived thread of its own per store, and only between
+ *    carnet_sync_start() and carnet_sync_stop() / carnet_store_close(): the background sync
+ *    thread. A sync may hand work to short-lived threads it joins before it ends.
  *  - Callbacks arrive on the thread that caused them: status and progress callbacks on the
- *    thread running the sync (the caller of carnet_sync_now, or the store's background sync
- *    thread); change callbacks on the thread that committed (the app's, or the sync thread for
+ *    threads doing the sync (the caller of carnet_sync_now, or the store's background sync
+ *    thread, and the sync's short-lived helpers), never on an app thread that is not syncing;
+ *    change callbacks on the thread that committed (the app's, or the sync thread for
  *    changes pulled from the server); log callbacks on any thread; key storage callbacks on the
  *    thread calling carnet_sync_configure() or carnet_sync_forget_token().
  *  - Callbacks must return quickly and may call Carnet (read, write, ask for a sync), except
