@@ -1,4 +1,5 @@
-// carnet-server: the département's central records.
+// carnet-server: the département's central records. STORE is sqlite:PATH (or a bare path), or a
+// PostgreSQL URL postgresql://USER@HOST:PORT/DATABASE (sync/SCALING.md).
 //   carnet-server serve  --store sqlite:PATH [--listen HOST:PORT]
 //   carnet-server enroll --store sqlite:PATH --device ID --adviser ID --territory NAME...
 //   carnet-server devices|purge --store sqlite:PATH
@@ -32,7 +33,7 @@ struct Args {
 };
 
 constexpr const char* kUsage =
-    "usage: carnet-server COMMAND --store sqlite:PATH [options]\n"
+    "usage: carnet-server COMMAND --store sqlite:PATH|postgresql://USER@HOST:PORT/DB [options]\n"
     "  serve   [--listen HOST:PORT]          serve tablets (default 127.0.0.1:8470)\n"
     "  enroll  --device ID --adviser ID --territory NAME [--territory NAME...]\n"
     "                                        enroll a tablet; prints its token\n"
