@@ -1,4 +1,5 @@
 // The C API's errors, version, memory and environment (the host's callbacks).
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -72,6 +73,21 @@ carnet_code Fail(carnet_error* error, carnet_domain domain, const Status& status
     error->retryable = status.retryable();
     CopyMessage(known ? status.message() : status.ToString(), error->message,
                 sizeof error->message);
+  }
+  return code;
+}
+
+carnet_code FailWithoutAllocating(carnet_error* error, carnet_code code, const char* prefix,
+                                  const char* detail) noexcept {
+  if (error != nullptr) {
+    error->domain = CARNET_DOMAIN_API;
+    error->code = code;
+    error->retryable = code == CARNET_RESOURCE_EXHAUSTED;
+    std::snprintf(error->message, sizeof error->message, "%s%s%s", prefix,
+                  detail[0] != '\0' ? ": " : "", detail);
+    for (char* c = error->message; *c != '\0'; ++c) {
+      if (static_cast<unsigned char>(*c) >= 0x80) *c = '?';
+    }
   }
   return code;
 }

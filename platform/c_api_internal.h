@@ -36,6 +36,11 @@ struct Arg {
 // CARNET_OK when every argument is non-null; otherwise refuses, naming the first null one.
 carnet_code Require(carnet_error* error, std::initializer_list<Arg> args);
 
+// Fills `error` with `code` (domain API) and the message "prefix: detail", without allocating:
+// it reports exceptions, out of memory included. Non-ASCII bytes of `detail` become '?'.
+carnet_code FailWithoutAllocating(carnet_error* error, carnet_code code, const char* prefix,
+                                  const char* detail) noexcept;
+
 // Runs `body` (which returns a carnet_code) and catches every exception: none may cross the C
 // API. An exception becomes CARNET_RESOURCE_EXHAUSTED (out of memory) or CARNET_INTERNAL.
 template <typename Body>
@@ -43,12 +48,11 @@ carnet_code Guard(carnet_error* error, Body body) noexcept {
   try {
     return body();
   } catch (const std::bad_alloc&) {
-    return Fail(error, CARNET_DOMAIN_API, Status(StatusCode::kResourceExhausted, "out of memory"));
+    return FailWithoutAllocating(error, CARNET_RESOURCE_EXHAUSTED, "out of memory", "");
   } catch (const std::exception& e) {
-    return Fail(error, CARNET_DOMAIN_API,
-                Status(StatusCode::kInternal, std::string("unexpected exception: ") + e.what()));
+    return FailWithoutAllocating(error, CARNET_INTERNAL, "unexpected exception", e.what());
   } catch (...) {
-    return Fail(error, CARNET_DOMAIN_API, Status(StatusCode::kInternal, "unexpected exception"));
+    return FailWithoutAllocating(error, CARNET_INTERNAL, "unexpected exception", "");
   }
 }
 

@@ -73,7 +73,8 @@ typedef enum carnet_code {
   CARNET_FAILED_PRECONDITION = 4,  /* not now: a deleted or validated record, an open
                                       transaction, sync not configured, a call from a callback */
   CARNET_CLOCK_SKEW = 5,           /* a stamp is too far ahead of this device's time */
-  CARNET_RESOURCE_EXHAUSTED = 6,   /* too large, out of memory or out of disk space */
+  CARNET_RESOURCE_EXHAUSTED = 6,   /* (R) out of memory or disk space, or too large: free
+                                      something, or send less */
   CARNET_BUSY = 7,                 /* (R) another process holds the store's lock */
   CARNET_UNAVAILABLE = 8,          /* (R) no network, or the server or key storage is not
                                       reachable now */
