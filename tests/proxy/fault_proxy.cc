@@ -222,13 +222,15 @@ void FaultProxy::Accept() {
     if (client < 0) continue;
     int one = 1;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ProxyFault fault = healed_ ? ProxyFault{} : DrawFault(seed_, index, chance_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ProxyFault fault = healed_       ? ProxyFault{}
+                       : has_forced_ ? forced_
+                                     : DrawFault(seed_, index, chance_);
     using Kind = ProxyFault::Kind;
     if (fault.kind == Kind::kRefuse || fault.kind == Kind::kCutRequest ||
         fault.kind == Kind::kCutReply || fault.kind == Kind::kTruncateReply) {
       ++broken_;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
     journal_.push_back("connection " + std::to_string(index) + ": " + fault.Describe());
     ++index;
     connections_.emplace_back([this, client, fault] { Serve(client, fault); });

@@ -53,6 +53,12 @@ class FaultProxy {
 
   // While healed, every connection passes untouched (connections still count).
   void Heal(bool healed) { healed_ = healed; }
+  // Every connection from now on meets `fault` instead of the seed's (for the proxy's own tests).
+  void Force(const ProxyFault& fault) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    forced_ = fault;
+    has_forced_ = true;
+  }
   // One line per connection so far: its number and the fault it met.
   std::vector<std::string> Journal() const;
   // Connections that met a fault that breaks a message (refuse, cut, truncate).
@@ -74,6 +80,8 @@ class FaultProxy {
   mutable std::mutex mutex_;
   std::vector<std::thread> connections_;
   std::vector<std::string> journal_;
+  ProxyFault forced_;
+  bool has_forced_ = false;
 };
 
 }  // namespace carnet::testing
