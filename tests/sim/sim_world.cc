@@ -280,10 +280,11 @@ void World::Capture(SimTablet& t, bool changed, Hlc before) {
                 StampToString(Stamp{previous, op.device}));
     }
     for (const Stamp& ref : op.refs) {
-      if (!t.seen.count(ref)) {
-        Violation(id + " (" + OpKindName(op.kind) + " " + op.collection + "/" + op.record + "/" +
-                  op.field + ") refers to " + StampToString(ref) + ", which the tablet never had");
-      }
+      std::string what = id + " (" + OpKindName(op.kind) + " " + op.collection + "/" + op.record +
+                         "/" + op.field + ") refers to " + StampToString(ref);
+      if (!t.seen.count(ref)) Violation(what + ", which the tablet never had");
+      // What an operation replaces is older than it: a write never buries a newer one.
+      if (!(ref < op.stamp())) Violation(what + ", which is not older than it");
     }
     t.seen.insert(op.stamp());
     previous = op.hlc;
