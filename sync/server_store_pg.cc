@@ -14,6 +14,7 @@
 #include "sync/server_pull.h"
 #include "sync/server_push.h"
 #include "sync/server_scope.h"
+#include "sync/snapshot_token.h"
 
 namespace carnet {
 namespace {
@@ -365,6 +366,9 @@ class PostgresServerStore : public ServerStore {
   Status Revoke(const std::string& device_id) override;
   Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) override;
   Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) override;
+  bool ServesSnapshots() const override { return true; }
+  Result<wire::PullReply> PullSnapshot(const Device& device, const std::string& token,
+                                       uint32_t limit) override;
   Result<uint64_t> Purge() override;
   Result<std::string> ScopeDump(const std::string& device_id) override;
 
@@ -573,6 +577,105 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
     return Status::Ok();
   });
   if (!status.ok()) return status;
+  return reply;
+}
+
+// A first pull in key order (PROTOCOL.md, Snapshot), as the SQLite store serves it.
+Result<wire::PullReply> PostgresServerStore::PullSnapshot(const Device& caller,
+                                                          const std::string& token,
+                                                          uint32_t limit) {
+  limit = std::clamp<uint32_t>(limit, 1, wire::kMaxPullEntries);
+  SnapshotPosition start;
+  const bool begin = token == wire::kSnapshotBegin;
+  if (!begin) {
+    Result<SnapshotPosition> decoded = DecodeSnapshotToken(token);
+    if (!decoded.ok()) return decoded.status();
+    start = *decoded;
+  }
+  wire::PullReply reply;
+  reply.server_time_ms = options_.env->NowMillis();
+  Status status = pool_.Run(pg::Pool::Isolation::kRepeatableReadReadOnly,
+                            [&](pqxx::transaction_base& txn) {
+    reply.entries.clear();
+    reply.forget.clear();
+    reply.more = false;
+    SnapshotPosition position = start;
+    pqxx::result found = txn.exec_prepared("device_by_id", caller.id);
+    if (found.empty() || found[0][3].as<bool>()) {
+      return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
+    }
+    const Device device = ReadDevice(found[0]);
+    const uint64_t present = pg::Sequence::Committed(txn);
+    if (begin) position = SnapshotPosition{present, false, 0, std::nullopt};
+    if (position.snapshot_seq > present) {
+      return InvalidArgument("a snapshot token from beyond this store's present");
+    }
+    // First the forgets made for this device up to the snapshot, then its scope, by key. A page
+    // holds one kind.
+    if (!position.in_entries) {
+      for (const pqxx::row& r : txn.exec_params(
+               "SELECT seq, collection, record FROM forgets WHERE device = $1 AND seq > $2 AND "
+               "seq <= $3 ORDER BY seq LIMIT $4",
+               device.id, position.after_forget, position.snapshot_seq, int64_t{limit} + 1)) {
+        if (reply.forget.size() == limit) {
+          reply.more = true;
+          break;
+        }
+        position.after_forget = r[0].as<uint64_t>();
+        reply.forget.push_back(wire::RecordRef{r[1].as<std::string>(), r[2].as<std::string>()});
+      }
+      if (!reply.more) position.in_entries = true;
+    }
+    if (reply.forget.empty()) {
+      const std::string select = std::string("SELECT ") + kEntryColumns + kScopeJoin;
+      const std::string order =
+          std::string(kInScopeSql) +
+          " ORDER BY e.collection, e.record, e.field, e.element, e.stamp LIMIT $3";
+      const std::string territories = TerritoryArray(device.territories);
+      pqxx::result rows;
+      if (position.after_entry) {
+        const EntryKey& after = *position.after_entry;
+        rows = txn.exec_params(select + "(e.collection, e.record, e.field, e.element, e.stamp) > "
+                                        "($4, $5, $6, $7::bytea, $8::bytea) AND " + order,
+                               device.adviser, territories, int64_t{limit} + 1, after.collection,
+                               after.record, after.field, Bytea(after.element),
+                               Bytea(EncodeStamp(after.stamp)));
+      } else {
+        rows = txn.exec_params(select + order, device.adviser, territories, int64_t{limit} + 1);
+      }
+      for (const pqxx::row& r : rows) {
+        if (reply.entries.size() == limit) {
+          reply.more = true;
+          break;
+        }
+        Result<Entry> e = ReadEntry(r);
+        if (!e.ok()) return e.status();
+        reply.entries.push_back(std::move(e.value()));
+      }
+      if (!reply.entries.empty()) position.after_entry = reply.entries.back().key;
+    }
+    if (reply.more || !reply.forget.empty()) {  // a page of forgets is followed by the entries
+      reply.more = true;
+      reply.snapshot = EncodeSnapshotToken(position);
+    } else {
+      // Done: the tablet goes on by sequence from the snapshot's start, which brings what
+      // changed during the snapshot; its next pull acknowledges the snapshot.
+      reply.next_cursor = position.snapshot_seq;
+      reply.more = present > position.snapshot_seq;
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  if (begin) {
+    // Until the snapshot ends, this device holds back the purge: an entry that dies during the
+    // snapshot reaches the tablet by sequence afterwards, so its tombstone must stay until then.
+    status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
+      txn.exec_params0("UPDATE devices SET cursor = 0, last_contact_ms = $1 WHERE id = $2",
+                       reply.server_time_ms, caller.id);
+      return Status::Ok();
+    });
+    if (!status.ok()) return status;
+  }
   return reply;
 }
 
