@@ -161,6 +161,15 @@ Device ReadDevice(const pqxx::row& r) {
                 r[4].as<uint64_t>(), r[5].as<uint64_t>(), r[6].as<int64_t>()};
 }
 
+// The device as stored now; kUnauthenticated if it is unknown or revoked.
+Result<Device> EnrolledDevice(pqxx::transaction_base& txn, const std::string& id) {
+  pqxx::result found = txn.exec_prepared("device_by_id", id);
+  if (found.empty() || found[0][3].as<bool>()) {
+    return Status(StatusCode::kUnauthenticated, "device " + id + " is not enrolled");
+  }
+  return ReadDevice(found[0]);
+}
+
 Result<Entry> ReadEntry(const pqxx::row& r) {
   Entry e;
   e.key.collection = r[0].as<std::string>();
@@ -274,11 +283,6 @@ class TxnScopes : public ScopeSource {
   }
 
   // Store-side reads and writes the push and the purge share.
-  std::optional<Device> LoadDevice(const std::string& id) {
-    pqxx::result r = txn_.exec_prepared("device_by_id", id);
-    if (r.empty()) return std::nullopt;
-    return ReadDevice(r[0]);
-  }
   // Every entry of the records (kind and state only: what the merge reads).
   std::map<EntryKey, Entry> EntriesOf(const std::set<std::pair<std::string, std::string>>& records) {
     std::vector<std::string> collections, ids;
@@ -479,10 +483,8 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
   pg::Sequence seq(txn);
   TxnScopes source(txn, &seq);
   ScopeTracker scopes(schema_, &source);
-  std::optional<Device> fresh = source.LoadDevice(caller.id);
-  if (!fresh || fresh->revoked) {
-    return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
-  }
+  Result<Device> fresh = EnrolledDevice(txn, caller.id);
+  if (!fresh.ok()) return fresh.status();
   const Device& device = *fresh;
   if (!ops.empty() && ops.front().seq > device.acknowledged_seq + 1) {
     return FailedPrecondition("push starts at operation " + std::to_string(ops.front().seq) +
@@ -546,11 +548,9 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
                             [&](pqxx::transaction_base& txn) {
     reply.entries.clear();
     reply.forget.clear();
-    pqxx::result found = txn.exec_prepared("device_by_id", caller.id);
-    if (found.empty() || found[0][3].as<bool>()) {
-      return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
-    }
-    const Device device = ReadDevice(found[0]);
+    Result<Device> fresh = EnrolledDevice(txn, caller.id);
+    if (!fresh.ok()) return fresh.status();
+    const Device& device = *fresh;
     const uint64_t present = pg::Sequence::Committed(txn);
     std::vector<std::pair<uint64_t, Entry>> entries;
     for (const pqxx::row& r : txn.exec_prepared("pull_entries", device.adviser,
@@ -600,11 +600,9 @@ Result<wire::PullReply> PostgresServerStore::PullSnapshot(const Device& caller,
     reply.forget.clear();
     reply.more = false;
     SnapshotPosition position = start;
-    pqxx::result found = txn.exec_prepared("device_by_id", caller.id);
-    if (found.empty() || found[0][3].as<bool>()) {
-      return Status(StatusCode::kUnauthenticated, "device " + caller.id + " is not enrolled");
-    }
-    const Device device = ReadDevice(found[0]);
+    Result<Device> fresh = EnrolledDevice(txn, caller.id);
+    if (!fresh.ok()) return fresh.status();
+    const Device& device = *fresh;
     const uint64_t present = pg::Sequence::Committed(txn);
     if (begin) position = SnapshotPosition{present, false, 0, std::nullopt};
     if (position.snapshot_seq > present) {
