@@ -151,17 +151,19 @@ class Scenario {
     }
   }
 
-  // Heals the proxy and syncs every tablet twice, in turn: the first pass pushes everything,
-  // the second brings everyone what the others pushed.
+  // Heals the proxy and syncs every tablet in turn: the first pass pushes everything, the second
+  // brings everyone what the others pushed. A purge (at most one a minute, on a pull) may drop
+  // a deleted record after some tablets passed and send them a forget: more passes then.
   void Heal() {
     proxy_->Heal(true);
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < 5; ++pass) {
       for (int t = 0; t < tablets_; ++t) {
         carnet::Result<std::string> synced = Sync(t);
         INFO("healed sync of " << Device(t) << ": " << synced.status().ToString() << "\n"
                                << Tail(log_, 20));
         REQUIRE(synced.ok());
       }
+      if (pass >= 1 && Converged()) return;
     }
   }
 
@@ -181,20 +183,10 @@ class Scenario {
       INFO("note " << note << " on the server");
       CHECK(Count(all, "\t" + note + "\t") == 1);
     }
-    carnet::PosixEnv env({carnet::LogLevel::kError, ""});
     for (int t = 0; t < tablets_; ++t) {
-      std::string theirs =
-          Must({CARNET_SERVER_BINARY, "dump", "--store", store_spec_, "--device", Device(t)});
-      carnet::StoreOptions options;
-      options.path = Db(t);
-      options.device_id = Device(t);
-      options.env = &env;
-      carnet::Result<std::unique_ptr<carnet::Store>> store = carnet::Store::Open(options);
-      REQUIRE(store.ok());
-      carnet::Result<std::string> mine = (*store)->CanonicalDump(true);
-      REQUIRE(mine.ok());
+      std::string theirs = ServerDump(t);
       INFO(Device(t) << " against the server's dump of its scope");
-      CHECK(*mine == theirs);
+      CHECK(TabletDump(t) == theirs);
       CHECK(theirs == all);  // one territory: every tablet's scope is everything
     }
   }
@@ -205,6 +197,29 @@ class Scenario {
   static std::string Participant(int p) { return "participant-" + std::to_string(p); }
   static std::string Interview(int t, int p) {
     return "interview-" + std::to_string(t) + "-" + std::to_string(p);
+  }
+
+  std::string ServerDump(int t) {
+    return Must({CARNET_SERVER_BINARY, "dump", "--store", store_spec_, "--device", Device(t)});
+  }
+  // The tablet's live entries, read from its file in this process (the CLI prints no dump).
+  std::string TabletDump(int t) {
+    carnet::PosixEnv env({carnet::LogLevel::kError, ""});
+    carnet::StoreOptions options;
+    options.path = Db(t);
+    options.device_id = Device(t);
+    options.env = &env;
+    carnet::Result<std::unique_ptr<carnet::Store>> store = carnet::Store::Open(options);
+    REQUIRE(store.ok());
+    carnet::Result<std::string> dump = (*store)->CanonicalDump(true);
+    REQUIRE(dump.ok());
+    return *dump;
+  }
+  bool Converged() {
+    for (int t = 0; t < tablets_; ++t) {
+      if (TabletDump(t) != ServerDump(t)) return false;
+    }
+    return true;
   }
 
   std::string Must(const std::vector<std::string>& argv) {
