@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "platform/c_api_internal.h"
@@ -33,6 +34,16 @@ static_assert(CARNET_LOG_LEVEL_ERROR == static_cast<int>(LogLevel::kError));
 constexpr size_t kMaxSecretBytes = 64 * 1024;
 
 thread_local int callback_depth = 0;
+
+// The integer a C caller stored in an enum. A host may store any int there (a bug, another
+// language's binding); loading an out-of-range value as the enum type is undefined in C++.
+template <typename Enum>
+int64_t RawValue(const Enum& value) {
+  std::underlying_type_t<Enum> raw;
+  static_assert(sizeof raw == sizeof value);
+  std::memcpy(&raw, &value, sizeof raw);
+  return static_cast<int64_t>(raw);
+}
 
 // Copies `text` into `out` (size bytes), cut at a character boundary if it is too long.
 void CopyMessage(const std::string& text, char* out, size_t size) {
@@ -148,8 +159,10 @@ Result<std::string> HostEnv::GetSecret(const std::string& name) {
       result = host_.key_get(host_.context, name.c_str(), reinterpret_cast<uint8_t*>(buffer.data()),
                              buffer.size(), &length);
     }
-    if (result == CARNET_KEY_NOT_FOUND) return NotFound("no secret '" + name + "' in key storage");
-    if (result != CARNET_KEY_OK) {
+    if (RawValue(result) == CARNET_KEY_NOT_FOUND) {
+      return NotFound("no secret '" + name + "' in key storage");
+    }
+    if (RawValue(result) != CARNET_KEY_OK) {
       return Status(StatusCode::kUnavailable, "key storage failed to read '" + name + "'");
     }
     if (length > kMaxSecretBytes) {
@@ -173,7 +186,7 @@ Status HostEnv::PutSecret(const std::string& name, const std::string& value) {
     result = host_.key_put(host_.context, name.c_str(),
                            reinterpret_cast<const uint8_t*>(value.data()), value.size());
   }
-  if (result != CARNET_KEY_OK) {
+  if (RawValue(result) != CARNET_KEY_OK) {
     return Status(StatusCode::kUnavailable, "key storage failed to save '" + name + "'");
   }
   return Status::Ok();
@@ -186,7 +199,9 @@ Status HostEnv::DeleteSecret(const std::string& name) {
     CallbackScope scope;
     result = host_.key_delete(host_.context, name.c_str());
   }
-  if (result == CARNET_KEY_OK || result == CARNET_KEY_NOT_FOUND) return Status::Ok();
+  if (RawValue(result) == CARNET_KEY_OK || RawValue(result) == CARNET_KEY_NOT_FOUND) {
+    return Status::Ok();
+  }
   return Status(StatusCode::kUnavailable, "key storage failed to delete '" + name + "'");
 }
 
@@ -217,11 +232,14 @@ using carnet::StatusCode;
 extern "C" {
 
 const char* carnet_code_name(carnet_code code) {
-  if (code < CARNET_OK || code > CARNET_INTERNAL) return "unknown";
-  return carnet::StatusCodeName(static_cast<StatusCode>(code));
+  int64_t value = carnet::capi::RawValue(code);
+  if (value < CARNET_OK || value > CARNET_INTERNAL) return "unknown";
+  return carnet::StatusCodeName(static_cast<StatusCode>(value));
 }
 
 const char* carnet_domain_name(carnet_domain domain) {
+  int64_t value = carnet::capi::RawValue(domain);
+  if (value < CARNET_DOMAIN_NONE || value > CARNET_DOMAIN_HOST) return "unknown";
   switch (domain) {
     case CARNET_DOMAIN_NONE:
       return "none";
@@ -248,9 +266,10 @@ carnet_code carnet_env_new(const carnet_host* host, carnet_env** out_env, carnet
     carnet_host defaults{};
     defaults.log_level = CARNET_LOG_LEVEL_WARNING;
     const carnet_host& chosen = host != nullptr ? *host : defaults;
-    if (chosen.log_level < CARNET_LOG_LEVEL_DEBUG || chosen.log_level > CARNET_LOG_LEVEL_ERROR) {
+    int64_t level = carnet::capi::RawValue(chosen.log_level);
+    if (level < CARNET_LOG_LEVEL_DEBUG || level > CARNET_LOG_LEVEL_ERROR) {
       return Refuse(error, StatusCode::kInvalidArgument,
-                    "host log_level " + std::to_string(chosen.log_level) + " is not a level");
+                    "host log_level " + std::to_string(level) + " is not a level");
     }
     int key_callbacks = (chosen.key_get != nullptr) + (chosen.key_put != nullptr) +
                         (chosen.key_delete != nullptr);
