@@ -35,8 +35,11 @@ cmake -S "$consumer" -B "$work/cmake-build" -DCMAKE_C_COMPILER="$cc" \
   { cat "$work/cmake.log" >&2; fail "find_package(Carnet $version) failed"; }
 cmake --build "$work/cmake-build" >"$work/cmake-build.log" ||
   { cat "$work/cmake-build.log" >&2; fail "the CMake consumer did not build"; }
-ldd "$work/cmake-build/consumer" | grep -q "$libdir/libcarnet.so" ||
-  fail "the CMake consumer does not load the installed libcarnet"
+# Captured first: "ldd | grep -q" fails now and then under pipefail, when grep exits on its match
+# before ldd has written everything (SIGPIPE).
+loaded=$(ldd "$work/cmake-build/consumer")
+grep -q "$libdir/libcarnet.so" <<<"$loaded" ||
+  { echo "$loaded" >&2; fail "the CMake consumer does not load the installed libcarnet"; }
 "$work/cmake-build/consumer" "$work/cmake.db" "$version"
 
 # A version the package does not satisfy is refused.
