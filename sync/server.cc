@@ -122,7 +122,7 @@ void SyncServer::Impl::HandlePush(const httplib::Request& req, httplib::Response
                 Status(StatusCode::kPermissionDenied,
                        "push for device '" + push.device + "' with the token of '" + device.id + "'"));
   }
-  Result<wire::PushReply> reply = options_.store->Push(device, push.ops);
+  Result<wire::PushReply> reply = options_.store->Push(device, push);
   if (!reply.ok()) {
     options_.env->Log(LogLevel::kWarning, "push from " + device.id + " refused: " +
                                               reply.status().ToString());

@@ -50,6 +50,12 @@ CREATE TABLE forgets(
   seq bigint PRIMARY KEY, device text NOT NULL, collection text NOT NULL, record text NOT NULL);
 CREATE INDEX forgets_by_device ON forgets(device, seq);
 )sql",
+    // The highest operation acknowledged to each life of each tablet's store (PROTOCOL.md, Push).
+    R"sql(
+CREATE TABLE store_lives(
+  device text COLLATE "C" NOT NULL, incarnation text COLLATE "C" NOT NULL,
+  acknowledged_seq bigint NOT NULL, PRIMARY KEY(device, incarnation));
+)sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // Any number: it only keeps two nodes from migrating at once.
@@ -368,7 +374,7 @@ class PostgresServerStore : public ServerStore {
   Result<Device> Authenticate(const std::string& token_hash) override;
   Result<std::vector<Device>> Devices() override;
   Status Revoke(const std::string& device_id) override;
-  Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) override;
+  Result<wire::PushReply> Push(const Device& device, const wire::PushRequest& push) override;
   Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) override;
   bool ServesSnapshots() const override { return true; }
   Result<wire::PullReply> PullSnapshot(const Device& device, const std::string& token,
@@ -377,8 +383,8 @@ class PostgresServerStore : public ServerStore {
   Result<std::string> ScopeDump(const std::string& device_id) override;
 
  private:
-  Status PushIn(pqxx::transaction_base& txn, const Device& caller,
-                const std::vector<Operation>& ops, int64_t now, wire::PushReply* reply);
+  Status PushIn(pqxx::transaction_base& txn, const Device& caller, const wire::PushRequest& push,
+                int64_t now, wire::PushReply* reply);
   Status PurgeIn(pqxx::transaction_base& txn, uint64_t* purged);
 
   ServerStoreOptions options_;
@@ -463,20 +469,20 @@ Status PostgresServerStore::Revoke(const std::string& device_id) {
 }
 
 Result<wire::PushReply> PostgresServerStore::Push(const Device& caller,
-                                                  const std::vector<Operation>& ops) {
+                                                  const wire::PushRequest& push) {
   const int64_t now = options_.env->NowMillis();
-  CARNET_RETURN_IF_ERROR(CheckPushBatch(*schema_, caller, ops, now, options_.max_forward_skew_ms));
+  CARNET_RETURN_IF_ERROR(CheckPushBatch(*schema_, caller, push, now, options_.max_forward_skew_ms));
   wire::PushReply reply;
   Status status = pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
     reply = wire::PushReply{};
-    return PushIn(txn, caller, ops, now, &reply);
+    return PushIn(txn, caller, push, now, &reply);
   });
   if (!status.ok()) return status;
   return reply;
 }
 
 Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& caller,
-                                   const std::vector<Operation>& ops, int64_t now,
+                                   const wire::PushRequest& push, int64_t now,
                                    wire::PushReply* reply) {
   // First the store-wide lock (sync/pg_sequence.h): from here on this transaction sees every
   // push committed before it, on any node, and none runs beside it.
@@ -486,11 +492,21 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
   Result<Device> fresh = EnrolledDevice(txn, caller.id);
   if (!fresh.ok()) return fresh.status();
   const Device& device = *fresh;
-  if (!ops.empty() && ops.front().seq > device.acknowledged_seq + 1) {
-    return FailedPrecondition("push starts at operation " + std::to_string(ops.front().seq) +
-                              " but the server holds up to " +
-                              std::to_string(device.acknowledged_seq) + " from this device");
+  std::optional<uint64_t> life_acknowledged;
+  if (!push.incarnation.empty()) {
+    pqxx::result life = txn.exec_params(
+        "SELECT acknowledged_seq FROM store_lives WHERE device = $1 AND incarnation = $2",
+        device.id, push.incarnation);
+    if (!life.empty()) life_acknowledged = life[0][0].as<uint64_t>();
   }
+  const IncarnationVerdict verdict =
+      JudgeIncarnation(options_.env, device, push, life_acknowledged);
+  if (verdict.stale) {
+    *reply = StaleIncarnationReply(now);
+    return Status::Ok();
+  }
+  const std::vector<Operation> ops(push.ops.begin() + verdict.first_fresh, push.ops.end());
+  reply->duplicates = static_cast<uint32_t>(verdict.first_fresh);
   // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
   PushGuard guard(schema_, &scopes, &device);
   CARNET_RETURN_IF_ERROR(guard.Admit(ops));
@@ -528,9 +544,15 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
   }
   CARNET_RETURN_IF_ERROR(guard.Check());
   // The reply acknowledges this batch, never more (PROTOCOL.md, Push).
-  const uint64_t acknowledged = ops.empty() ? device.acknowledged_seq : ops.back().seq;
+  const uint64_t acknowledged = push.ops.empty() ? verdict.acknowledged : push.ops.back().seq;
   txn.exec_params0("UPDATE devices SET acknowledged_seq = $1, last_contact_ms = $2 WHERE id = $3",
                    std::max(device.acknowledged_seq, acknowledged), now, device.id);
+  if (!push.incarnation.empty()) {
+    txn.exec_params0(
+        "INSERT INTO store_lives VALUES($1, $2, $3) ON CONFLICT (device, incarnation) DO UPDATE "
+        "SET acknowledged_seq = greatest(store_lives.acknowledged_seq, excluded.acknowledged_seq)",
+        device.id, push.incarnation, acknowledged);
+  }
   seq.Save();
   reply->acknowledged_seq = acknowledged;
   reply->server_time_ms = now;

@@ -10,6 +10,7 @@
 #include "carnet/merge.h"
 #include "carnet/server_store.h"
 #include "carnet/sqlite.h"
+#include "sync/server_push.h"
 #include "sync/server_scope.h"
 #include "sync/snapshot_token.h"
 #include "sync/server_store_pg.h"
@@ -48,6 +49,12 @@ CREATE INDEX forgets_by_device ON forgets(device, seq);
     // a pull cursor of that incarnation has carried (PROTOCOL.md, Restoring the server).
     R"sql(
 CREATE TABLE incarnations(epoch INTEGER PRIMARY KEY, handed_out INTEGER NOT NULL);
+)sql",
+    // The highest operation acknowledged to each life of each tablet's store (PROTOCOL.md, Push).
+    R"sql(
+CREATE TABLE store_lives(
+  device TEXT NOT NULL, incarnation TEXT NOT NULL, acknowledged_seq INTEGER NOT NULL,
+  PRIMARY KEY(device, incarnation)) WITHOUT ROWID;
 )sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -150,7 +157,7 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Result<Device> Authenticate(const std::string& token_hash) override;
   Result<std::vector<Device>> Devices() override;
   Status Revoke(const std::string& device_id) override;
-  Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) override;
+  Result<wire::PushReply> Push(const Device& device, const wire::PushRequest& push) override;
   Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) override;
   bool ServesSnapshots() const override { return true; }
   Result<wire::PullReply> PullSnapshot(const Device& device, const std::string& token,
@@ -560,40 +567,29 @@ Result<bool> SqliteServerStore::ForgetPending(const Device& device, const std::s
 }
 
 Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
-                                                const std::vector<Operation>& ops) {
+                                                const wire::PushRequest& push) {
   const int64_t now = options_.env->NowMillis();
-  for (size_t i = 0; i < ops.size(); ++i) {
-    const Operation& op = ops[i];
-    if (op.device != caller.id) {
-      return Status(StatusCode::kPermissionDenied, "operation " + op.device + "#" +
-                                                       std::to_string(op.seq) +
-                                                       " is not signed by device " + caller.id);
-    }
-    CARNET_RETURN_IF_ERROR(ValidateOperation(*schema_, op));
-    int64_t ahead = HlcPhysicalMs(op.hlc) - now;
-    if (ahead > options_.max_forward_skew_ms) {
-      return Status(StatusCode::kClockSkew,
-                    "operation " + op.device + "#" + std::to_string(op.seq) + " is stamped " +
-                        std::to_string(ahead / 1000) + " s ahead of the server's time: the " +
-                        "tablet's clock is wrong");
-    }
-    if (i > 0 && op.seq != ops[i - 1].seq + 1) {
-      return InvalidArgument("operations must come in sequence without gaps");
-    }
-  }
+  CARNET_RETURN_IF_ERROR(
+      CheckPushBatch(*schema_, caller, push, now, options_.max_forward_skew_ms));
   std::lock_guard<std::mutex> lock(mutex_);
   Result<Device> fresh = LoadEnrolledDevice(caller.id);
   if (!fresh.ok()) return fresh.status();
   const Device& device = *fresh;
-  // A device never skips an operation: past the server's, the server has lost some it had
-  // acknowledged (restored from a backup). Refusing would only strand the tablet's new work.
-  if (!ops.empty() && ops.front().seq > device.acknowledged_seq + 1) {
-    options_.env->Log(LogLevel::kWarning,
-                      "push from " + device.id + " starts at operation " +
-                          std::to_string(ops.front().seq) + " but this store holds up to " +
-                          std::to_string(device.acknowledged_seq) +
-                          " (restored from a backup?): operations in between are lost here");
+  std::optional<uint64_t> life_acknowledged;
+  if (!push.incarnation.empty()) {
+    Result<sqlite::Statement*> life = db_->Query(
+        "SELECT acknowledged_seq FROM store_lives WHERE device = ? AND incarnation = ?", device.id,
+        push.incarnation);
+    if (!life.ok()) return life.status();
+    Status status;
+    if ((*life)->Step(&status)) life_acknowledged = static_cast<uint64_t>((*life)->Int(0));
+    (*life)->Reset();
+    CARNET_RETURN_IF_ERROR(status);
   }
+  const IncarnationVerdict verdict =
+      JudgeIncarnation(options_.env, device, push, life_acknowledged);
+  if (verdict.stale) return StaleIncarnationReply(now);
+  const std::vector<Operation> ops(push.ops.begin() + verdict.first_fresh, push.ops.end());
 
   WriteTransaction txn(db_.get());
   CARNET_RETURN_IF_ERROR(txn.Begin());
@@ -608,6 +604,7 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   if (Status admitted = guard.Admit(ops); !admitted.ok()) return fail(admitted);
   std::set<std::pair<std::string, std::string>> touched;
   wire::PushReply reply;
+  reply.duplicates = static_cast<uint32_t>(verdict.first_fresh);
   for (const Operation& op : ops) {
     touched.emplace(op.collection, op.record);
     // A duplicate is known by what it does, not by its sequence number: a store reinstalled
@@ -640,12 +637,19 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   if (Status checked = guard.Check(); !checked.ok()) return fail(checked);
   // The reply acknowledges this batch, never more: a reinstalled store has not made the
   // operations of its former life, and would refuse their acknowledgement.
-  const uint64_t acknowledged = ops.empty() ? device.acknowledged_seq : ops.back().seq;
+  const uint64_t acknowledged = push.ops.empty() ? verdict.acknowledged : push.ops.back().seq;
   Result<sqlite::Statement*> progress = db_->Query(
       "UPDATE devices SET acknowledged_seq = ?, last_contact_ms = ? WHERE id = ?",
       std::max(device.acknowledged_seq, acknowledged), now, device.id);
   if (!progress.ok()) return fail(progress.status());
   Status saved = (*progress)->Run();
+  if (saved.ok() && !push.incarnation.empty()) {
+    Result<sqlite::Statement*> life = db_->Query(
+        "INSERT INTO store_lives VALUES(?, ?, ?) ON CONFLICT DO UPDATE SET acknowledged_seq = "
+        "max(acknowledged_seq, excluded.acknowledged_seq)",
+        device.id, push.incarnation, acknowledged);
+    saved = life.ok() ? (*life)->Run() : life.status();
+  }
   if (saved.ok()) saved = SaveNextSeq();
   if (saved.ok()) saved = txn.Commit();
   if (!saved.ok()) return fail(saved);

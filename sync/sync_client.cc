@@ -99,12 +99,19 @@ Status SyncClient::Impl::PushThenPull() {
 
 Status SyncClient::Impl::PushAll(SyncProgress* progress) {
   size_t batch = std::clamp<size_t>(options_.push_batch, 1, wire::kMaxPushOps);
+  Result<std::string> incarnation = PushIncarnation(false);
+  if (!incarnation.ok()) return incarnation.status();
+  bool renewed = false;
   for (;;) {
     Result<std::vector<Operation>> ops = store_->PendingOperations(0, batch);
     if (!ops.ok()) return ops.status();
     if (ops->empty()) return Status::Ok();
     uint64_t first = ops->front().seq;
-    wire::PushRequest request{wire::kProtocolVersion, store_->device_id(), std::move(*ops)};
+    // The outbox holds the store's operations from `first` to the last it made, without gaps.
+    Result<uint64_t> outbox_size = store_->PendingCount();
+    if (!outbox_size.ok()) return outbox_size.status();
+    wire::PushRequest request{wire::kProtocolVersion, store_->device_id(), *incarnation,
+                              first + std::max<uint64_t>(*outbox_size, 1) - 1, std::move(*ops)};
     wire::PushReply reply;
     Status status = Exchange("/v1/push", request, &reply);
     // Too large for the server (413) or for the wire: the same operations in smaller batches.
@@ -114,6 +121,18 @@ Status SyncClient::Impl::PushAll(SyncProgress* progress) {
       continue;
     }
     CARNET_RETURN_IF_ERROR(status);
+    if (reply.stale_incarnation) {
+      // This store is a copy restored from a backup: from here its sequence numbers name
+      // operations the server has already acknowledged. A new life numbers them afresh.
+      if (renewed) return Internal("the server refused a store incarnation drawn just now");
+      env_->Log(LogLevel::kWarning,
+                "sync: the server has acknowledged more of this store than it made (restored "
+                "from a backup?): pushing again under a new incarnation");
+      incarnation = PushIncarnation(true);
+      if (!incarnation.ok()) return incarnation.status();
+      renewed = true;
+      continue;
+    }
     if (reply.acknowledged_seq < first) {
       return Internal("server acknowledged up to " + std::to_string(reply.acknowledged_seq) +
                       ", before the pushed batch starting at " + std::to_string(first));

@@ -50,6 +50,8 @@ class SyncClient::Impl {
   bool Backoff(int retry);
   void AdoptServerTime(int64_t server_time_ms, int64_t start_ms, int64_t end_ms);
   int64_t LoadClockOffset();
+  // The incarnation this store pushes under (PROTOCOL.md, Push); `renew` draws a new one.
+  Result<std::string> PushIncarnation(bool renew);
 
   void Publish(const std::function<void(SyncStatus*)>& change);
   void Report(const SyncProgress& progress);

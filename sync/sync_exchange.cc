@@ -11,6 +11,9 @@ namespace {
 
 // A mirror of the offset given to Store::SetClockOffsetMs, which the store does not read back.
 constexpr const char* kClockOffsetKey = "clock_offset_ms";
+// The store's incarnation (PROTOCOL.md, Push), drawn at its first push. It lives in the store's
+// own file: a reinstalled tablet draws a new one, a restored copy keeps it until the server says.
+constexpr const char* kPushIncarnationKey = "push_incarnation";
 // Offsets closer than this are measurement noise (the midpoint of a round trip), not worth a
 // write.
 constexpr int64_t kClockOffsetTolerance = 1000;
@@ -170,6 +173,17 @@ void SyncClient::Impl::AdoptServerTime(int64_t server_time_ms, int64_t start_ms,
   clock_offset_ms_ = offset;
   env_->Log(LogLevel::kInfo, "sync: clock offset now " + std::to_string(offset) + " ms");
   Publish([&](SyncStatus* s) { s->clock_offset_ms = offset; });
+}
+
+Result<std::string> SyncClient::Impl::PushIncarnation(bool renew) {
+  if (!renew) {
+    Result<std::optional<std::string>> stored = store_->GetSyncState(kPushIncarnationKey);
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value()) return **stored;
+  }
+  std::string incarnation = store_->NewId();
+  CARNET_RETURN_IF_ERROR(store_->SetSyncState(kPushIncarnationKey, incarnation));
+  return incarnation;
 }
 
 int64_t SyncClient::Impl::LoadClockOffset() {

@@ -142,6 +142,8 @@ template <class Archive>
 void serialize(Archive& ar, PushRequest& m) {
   ar(cereal::make_nvp("protocol", m.protocol));
   Text(ar, "device", m.device);
+  Text(ar, "incarnation", m.incarnation);
+  ar(cereal::make_nvp("last_seq", m.last_seq));
   LimitedList(ar, "ops", m.ops, kMaxPushOps);
 }
 
@@ -149,7 +151,8 @@ template <class Archive>
 void serialize(Archive& ar, PushReply& m) {
   ar(cereal::make_nvp("acknowledged_seq", m.acknowledged_seq), cereal::make_nvp("applied", m.applied),
      cereal::make_nvp("duplicates", m.duplicates),
-     cereal::make_nvp("server_time_ms", m.server_time_ms));
+     cereal::make_nvp("server_time_ms", m.server_time_ms),
+     cereal::make_nvp("stale_incarnation", m.stale_incarnation));
 }
 
 template <class Archive>

@@ -138,7 +138,8 @@ struct Tokens {
   for (size_t at = 0; at < ops.size(); at += wire::kMaxPushOps) {
     std::vector<Operation> batch(ops.begin() + at,
                                  ops.begin() + std::min(ops.size(), at + wire::kMaxPushOps));
-    Check((*store)->Push(*colleague, batch).status(), "filling the server");
+    Check((*store)->Push(*colleague, {wire::kProtocolVersion, colleague->id, "", 0, batch}).status(),
+          "filling the server");
   }
   SyncServer server({"127.0.0.1", 0, &env, store->get()});
   Check(server.Start(), "starting the server");

@@ -111,12 +111,12 @@ int main(int argc, char** argv) {
   a = Must(server->Authenticate(carnet::HashToken("token-0")), "authenticate a");
   b = Must(server->Authenticate(carnet::HashToken("token-1")), "authenticate b");
 
-  wire::PushRequest push_a{wire::kProtocolVersion, "tablet-a",
+  wire::PushRequest push_a{wire::kProtocolVersion, "tablet-a", "", 0,
                            TabletDay(env, dir.path().string(), "tablet-a", "amina", "bassin-nord")};
-  wire::PushRequest push_b{wire::kProtocolVersion, "tablet-b",
+  wire::PushRequest push_b{wire::kProtocolVersion, "tablet-b", "", 0,
                            TabletDay(env, dir.path().string(), "tablet-b", "bruno", "bassin-sud")};
-  wire::PushReply push_reply = Must(server->Push(a, push_a.ops), "push a");
-  Must(server->Push(b, push_b.ops), "push b");
+  wire::PushReply push_reply = Must(server->Push(a, push_a), "push a");
+  Must(server->Push(b, push_b), "push b");
   wire::PullRequest pull_first{wire::kProtocolVersion, 0, 1000, ""};
   wire::PullReply pull_reply = Must(server->Pull(b, 0, 1000), "pull b");
   wire::PullRequest pull_next{wire::kProtocolVersion, pull_reply.next_cursor, 3, ""};

@@ -61,7 +61,7 @@ void Handle(Fixture& f, uint8_t what, std::string_view body) {
   if ((what & 2) == 0) {
     wire::PushRequest push;
     if (!wire::Decode(body, format, &push).ok() || push.device != device->id) return;
-    Result<wire::PushReply> reply = f.store->Push(*device, push.ops);
+    Result<wire::PushReply> reply = f.store->Push(*device, push);
     if (reply.ok()) (void)wire::Encode(*reply, format);
     return;
   }

@@ -65,7 +65,8 @@ Status PushNew(ServerStore& node, const Device& device, Tablet& tablet, uint64_t
   Result<std::vector<Operation>> ops = tablet->PendingOperations(*pushed, 1'000'000);
   if (!ops.ok()) return ops.status();
   if (ops->empty()) return Status::Ok();
-  Result<wire::PushReply> reply = node.Push(device, *ops);
+  Result<wire::PushReply> reply =
+      node.Push(device, wire::PushRequest{wire::kProtocolVersion, device.id, "", 0, *ops});
   if (!reply.ok()) return reply.status();
   *pushed = ops->back().seq;
   return Status::Ok();

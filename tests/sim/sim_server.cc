@@ -121,7 +121,7 @@ Delivery SimServer::Push(const Device& device, const Formats& formats, const std
       }
     }
   }
-  Result<wire::PushReply> reply = store_->Push(device, push.ops);
+  Result<wire::PushReply> reply = store_->Push(device, push);
   if (!reply.ok()) return {Fail(formats.reply, reply.status()), {}};
   NoteApplied(push.ops);
   if (plant_ == Plant::kApplyTwice && rng_.Chance(0.3)) {
@@ -132,7 +132,8 @@ Delivery SimServer::Push(const Device& device, const Formats& formats, const std
       again.hlc += 1;
       Device now = device;
       now.acknowledged_seq = reply->acknowledged_seq;
-      if (store_->Push(now, {again}).ok()) NoteApplied({again});
+      wire::PushRequest twice{push.protocol, push.device, push.incarnation, again.seq, {again}};
+      if (store_->Push(now, twice).ok()) NoteApplied({again});
       break;
     }
   }

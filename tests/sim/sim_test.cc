@@ -101,11 +101,6 @@ const std::vector<KnownBug>& KnownBugs() {
       {"restore-after-purge",
        std::regex("server holds .* otherwise .*[1-9][0-9]* entries missing.*a restore of it was "
                   "acknowledged")},
-      // sync/server_store_sqlite.cc, SqliteServerStore::Push (duplicates by content, 6da9f1e): a
-      // push delivered late re-applies operations whose entries the purge removed.
-      {"late-push-after-purge",
-       std::regex("server holds .* otherwise .*(, [1-9][0-9]* of them ended by an operation|the "
-                  "record is deleted\\):)")},
   };
   return kBugs;
 }
@@ -291,16 +286,13 @@ TEST_CASE("Known bug: a restore made before the forget of the purge arrives is l
   RequirePasses(Pinned(18, 20, SimFeatures{false, true, false, false}));
 }
 
-// sync/server_store_sqlite.cc, SqliteServerStore::Push, since "duplicates are known by content"
-// (6da9f1e): a push the network delivers after the client gave up on it (a proxy or a slow
-// node behind the load balancer) is applied again, and whatever of it the purge has removed
-// meanwhile comes back: notes of a deleted and purged interview reappear without their
-// tombstone, overwritten register values live again. Before 6da9f1e the sequence number turned
-// such a push away as a duplicate; a45a859's purge waits for a record's authors to pull past it,
-// but this push was sent before its author's later pushes and pulls, and arrives after them.
+// Found at 6da9f1e (duplicates known by content), fixed by operation ids per store incarnation:
+// a push the network delivers after the client gave up on it (a proxy or a slow node behind the
+// load balancer) was applied again, and whatever of it the purge had removed meanwhile came
+// back: notes of a deleted and purged interview without their tombstone, overwritten register
+// values. Its operations are now known as acknowledged by their store's incarnation and number.
 // CARNET_SIM_SEED=11 CARNET_SIM_TABLETS=1 CARNET_SIM_OPS=40 CARNET_SIM_FEATURES=late-deliveries
-TEST_CASE("Known bug: a push delivered late brings back what the purge removed",
-          "[sim][known][!mayfail]") {
+TEST_CASE("A push delivered late brings back nothing the purge removed", "[sim][regression]") {
   RequirePasses(Pinned(11, 40, SimFeatures{false, false, false, true}));
 }
 

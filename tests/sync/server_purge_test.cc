@@ -126,7 +126,7 @@ TEST_CASE("A push retried after its reply was lost brings back nothing the purge
   // Tablet a edits it; the server applies the push, but the reply is lost on the way back.
   SYNC_REQUIRE_OK(a->store().Set("interviews", interview, "place", "home"));
   RawReply lost = RawClient(server.port(), server.Token("tab-a"))
-                      .Send("/v1/push", wire::PushRequest{wire::kProtocolVersion, "tab-a",
+                      .Send("/v1/push", wire::PushRequest{wire::kProtocolVersion, "tab-a", "", 0,
                                                           a->Outbox()});
   REQUIRE(lost.status == 200);
   // The office deletes it, and the server purges what everyone has acknowledged.

@@ -20,7 +20,8 @@ namespace {
 constexpr int64_t kDayMs = 24 * 3600 * 1000;
 
 wire::PushRequest OutboxPush(Tablet& tablet) {
-  return wire::PushRequest{wire::kProtocolVersion, tablet.store().device_id(), tablet.Outbox()};
+  return wire::PushRequest{wire::kProtocolVersion, tablet.store().device_id(), "", 0,
+                           tablet.Outbox()};
 }
 
 // What the server holds, to show that a refused request changed nothing.

@@ -44,8 +44,9 @@ class ServerStore {
   virtual Result<std::vector<Device>> Devices() = 0;
   virtual Status Revoke(const std::string& device_id) = 0;
 
-  // Applies a device's operations, all or nothing (sync/PROTOCOL.md, Push).
-  virtual Result<wire::PushReply> Push(const Device& device, const std::vector<Operation>& ops) = 0;
+  // Applies a device's operations, all or nothing (sync/PROTOCOL.md, Push). `push.device` is
+  // not read: the caller has checked it is `device`.
+  virtual Result<wire::PushReply> Push(const Device& device, const wire::PushRequest& push) = 0;
   // The device's scope changed after `cursor` (opaque: 0, or the next_cursor of a reply; one the
   // store cannot vouch for, after a restore from a backup, is served from the start); records
   // the cursor as acknowledged.

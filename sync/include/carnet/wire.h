@@ -28,9 +28,18 @@ const char* ContentType(Format format);
 // Accepts a Content-Type header value (parameters ignored); nullopt when unknown.
 std::optional<Format> FormatFromContentType(std::string_view content_type);
 
+// The longest store incarnation a push may name (PROTOCOL.md, Push).
+constexpr size_t kMaxIncarnationBytes = 64;
+
 struct PushRequest {
   uint32_t protocol = kProtocolVersion;
   std::string device;
+  // The life of the tablet's store that made `ops` (a random id it draws once), and the highest
+  // sequence number that store has given an operation. Together they tell a push delivered late
+  // (its operations acknowledged already) from a store restored from a backup (which counts
+  // again from an older number). Empty: operations are known as duplicates by content only.
+  std::string incarnation;
+  uint64_t last_seq = 0;
   std::vector<Operation> ops;
 };
 
@@ -39,6 +48,11 @@ struct PushReply {
   uint32_t applied = 0;
   uint32_t duplicates = 0;
   int64_t server_time_ms = 0;
+  // Nothing was applied: the server has acknowledged operations of this incarnation past
+  // `last_seq`, so the store is a copy restored from a backup, and its sequence numbers from
+  // there on name operations the server has already. The tablet draws a new incarnation and
+  // pushes again.
+  bool stale_incarnation = false;
 };
 
 // The value of PullRequest::snapshot that asks for a first pull in key order (PROTOCOL.md,
