@@ -1,5 +1,10 @@
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,13 +28,9 @@ Status GlobalInit() {
   return Status::Ok();
 }
 
-bool IsLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
-
 // The design keeps TLS on wherever the network is not loopback: a device token sent in clear
 // over a field network would let anyone impersonate the tablet.
-Status CheckBaseUrl(const std::string& base_url) {
+Status CheckBaseUrl(const std::string& base_url, std::string* scheme_out) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), &curl_url_cleanup);
   if (!url) return Status(StatusCode::kResourceExhausted, "out of memory parsing the URL");
   if (curl_url_set(url.get(), CURLUPART_URL, base_url.c_str(), 0) != CURLUE_OK) {
@@ -43,14 +44,48 @@ Status CheckBaseUrl(const std::string& base_url) {
   std::string host_text = host ? host : "";
   curl_free(scheme);
   curl_free(host);
+  *scheme_out = scheme_text;
   if (scheme_text == "https") return Status::Ok();
-  if (scheme_text == "http" && IsLoopback(host_text)) return Status::Ok();
+  if (scheme_text == "http" && IsLoopbackHost(host_text)) return Status::Ok();
   if (scheme_text == "http") {
     return InvalidArgument("plain http is allowed to a loopback address only, not to '" +
                            host_text + "': use https");
   }
   return InvalidArgument("server URL scheme must be https (or http on loopback): '" + base_url +
                          "'");
+}
+
+// libcurl would take a malformed pin for a file name and fail only at the first request; the
+// form is checked here so that a typo in an app's configuration shows at once.
+Status CheckPins(const std::string& pins) {
+  const std::string prefix = "sha256//";
+  size_t start = 0;
+  for (;;) {
+    size_t end = pins.find(';', start);
+    std::string pin = pins.substr(start, end == std::string::npos ? end : end - start);
+    std::string hash = pin.rfind(prefix, 0) == 0 ? pin.substr(prefix.size()) : "";
+    // The base64 of 32 bytes: 43 characters and one '='.
+    bool base64 = hash.size() == 44 && hash.back() == '=';
+    for (size_t i = 0; base64 && i + 1 < hash.size(); ++i) {
+      char c = hash[i];
+      base64 = std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+    }
+    if (!base64) {
+      return InvalidArgument("malformed public-key pin '" + pin +
+                             "': expected sha256// then the base64 SHA-256 of the key's "
+                             "SubjectPublicKeyInfo, several separated by ';'");
+    }
+    if (end == std::string::npos) return Status::Ok();
+    start = end + 1;
+  }
+}
+
+Status CheckCaFile(const std::string& ca_file) {
+  std::unique_ptr<FILE, decltype(&fclose)> file(std::fopen(ca_file.c_str(), "r"), &fclose);
+  if (!file) {
+    return InvalidArgument("cannot read the CA file '" + ca_file + "': " + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 StatusCode CodeForCurlError(CURLcode code) {
@@ -67,9 +102,11 @@ StatusCode CodeForCurlError(CURLcode code) {
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:
-    // A certificate that does not verify is most often a captive portal or an intercepting
-    // proxy on the field network: the real server may be reachable from the next network.
+    // A certificate that does not verify, or a key that is not the pinned one, is most often a
+    // captive portal or an intercepting proxy on the field network: the real server may be
+    // reachable from the next network.
     case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
       return StatusCode::kUnavailable;
     case CURLE_OUT_OF_MEMORY:
     case CURLE_FILESIZE_EXCEEDED:
@@ -98,6 +135,7 @@ class CurlTransport : public Transport {
  private:
   static size_t OnBody(char* data, size_t size, size_t count, void* self);
   Result<HttpReply> Finish(CURLcode code, const std::string& url);
+  std::string Explain(CURLcode code) const;
 
   CurlOptions options_;
   CURL* curl_;
@@ -118,6 +156,8 @@ Status CurlTransport::Configure() {
   set(CURLOPT_FOLLOWLOCATION, 0L);
   set(CURLOPT_SSL_VERIFYPEER, 1L);
   set(CURLOPT_SSL_VERIFYHOST, 2L);
+  // The oldest version spoken; the newest the server has (1.3) is negotiated above it.
+  set(CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
   set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
   set(CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout_ms));
   if (options_.low_speed_bytes > 0 && low_speed_s > 0) {
@@ -129,6 +169,9 @@ Status CurlTransport::Configure() {
   set(CURLOPT_WRITEFUNCTION, &CurlTransport::OnBody);
   set(CURLOPT_WRITEDATA, this);
   if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.pinned_public_key.empty()) {
+    set(CURLOPT_PINNEDPUBLICKEY, options_.pinned_public_key.c_str());
+  }
   if (rc != CURLE_OK) {
     return Internal(std::string("configuring libcurl: ") + curl_easy_strerror(rc));
   }
@@ -180,8 +223,9 @@ Result<HttpReply> CurlTransport::Finish(CURLcode code, const std::string& url) {
   }
   if (code != CURLE_OK) {
     std::string detail = error_[0] != '\0' ? error_ : curl_easy_strerror(code);
-    return Status(CodeForCurlError(code), "POST " + url + ": " + detail + " (curl " +
-                                              std::to_string(static_cast<int>(code)) + ")");
+    return Status(CodeForCurlError(code), "POST " + url + ": " + Explain(code) + detail +
+                                              " (curl " + std::to_string(static_cast<int>(code)) +
+                                              ")");
   }
   HttpReply reply;
   long status = 0;
@@ -195,11 +239,55 @@ Result<HttpReply> CurlTransport::Finish(CURLcode code, const std::string& url) {
   return reply;
 }
 
+// libcurl's text says what failed in TLS terms; this says which setting it concerns.
+std::string CurlTransport::Explain(CURLcode code) const {
+  const std::string trust =
+      options_.ca_file.empty() ? "the system's CAs" : "the CA file '" + options_.ca_file + "'";
+  switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return "TLS: the server's certificate does not verify against " + trust + ": ";
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return "TLS: the server's public key is not the pinned one: ";
+    case CURLE_SSL_CACERT_BADFILE:
+      return "TLS: cannot use " + trust + ": ";
+    case CURLE_SSL_CONNECT_ERROR:
+      return "TLS handshake failed: ";
+    default:
+      return "";
+  }
+}
+
 }  // namespace
+
+bool IsLoopbackHost(const std::string& host) {
+  std::string bare = host;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+  if (bare == "localhost") return true;
+  unsigned char address[16];
+  if (inet_pton(AF_INET, bare.c_str(), address) == 1) return address[0] == 127;
+  if (inet_pton(AF_INET6, bare.c_str(), address) == 1) {
+    static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char kMapped4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(address, kLoopback6, 16) == 0 ||
+           (std::memcmp(address, kMapped4, 12) == 0 && address[12] == 127);
+  }
+  return false;
+}
 
 Result<std::unique_ptr<Transport>> MakeCurlTransport(const CurlOptions& options) {
   CARNET_RETURN_IF_ERROR(GlobalInit());
-  CARNET_RETURN_IF_ERROR(CheckBaseUrl(options.base_url));
+  std::string scheme;
+  CARNET_RETURN_IF_ERROR(CheckBaseUrl(options.base_url, &scheme));
+  if (!options.pinned_public_key.empty()) {
+    if (scheme != "https") {
+      return InvalidArgument("a public-key pin needs an https server URL, not '" +
+                             options.base_url + "'");
+    }
+    CARNET_RETURN_IF_ERROR(CheckPins(options.pinned_public_key));
+  }
+  if (!options.ca_file.empty()) CARNET_RETURN_IF_ERROR(CheckCaFile(options.ca_file));
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return Internal("curl_easy_init failed");
   auto transport = std::make_unique<CurlTransport>(options, curl);

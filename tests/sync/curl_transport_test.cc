@@ -171,3 +171,87 @@ TEST_CASE("https refuses a trusted certificate issued for another host", "[sync]
   CHECK_THAT(reply.status().message(), Catch::Contains("127.0.0.1"));
   CHECK(server.requests().empty());
 }
+
+TEST_CASE("Loopback is 127.0.0.0/8, ::1 and localhost, not a name that looks like them",
+          "[sync][transport]") {
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost",
+                           "::ffff:127.0.0.1"}) {
+    INFO(host);
+    CHECK(IsLoopbackHost(host));
+  }
+  for (const char* host : {"127.example.org", "127.0.0.1.nip.io", "localhost.example", "0.0.0.0",
+                           "::", "10.0.0.1", "128.0.0.1", "", "[::2]"}) {
+    INFO(host);
+    CHECK_FALSE(IsLoopbackHost(host));
+  }
+  CurlOptions options;
+  options.base_url = "http://127.example.org:8080";
+  CHECK(MakeCurlTransport(options).status().code() == StatusCode::kInvalidArgument);
+  options.base_url = "http://[::1]:8080";
+  CHECK(MakeCurlTransport(options).ok());
+}
+
+TEST_CASE("https with a pinned public key talks only to the server holding that key",
+          "[sync][transport]") {
+  TempDir dir;
+  TestCa ca(dir.File("ca.pem"));
+  ca.Issue(dir.File("cert.pem"), dir.File("key.pem"));
+  ca.Issue(dir.File("other-cert.pem"), dir.File("other-key.pem"));
+  ScriptedServer server(dir.File("cert.pem"), dir.File("key.pem"));
+  server.Otherwise("/v1/push", TextHandler(200, "pinned", "text/plain"));
+  CurlOptions options;
+  options.base_url = server.url();
+  options.ca_file = ca.ca_file();
+
+  SECTION("its key") {
+    options.pinned_public_key = PublicKeyPin(dir.File("cert.pem"));
+    Result<std::unique_ptr<Transport>> transport = MakeCurlTransport(options);
+    SYNC_REQUIRE_OK(transport);
+    Result<HttpReply> reply = (*transport)->Post(Request());
+    SYNC_REQUIRE_OK(reply);
+    CHECK(reply->body == "pinned");
+  }
+  SECTION("another key, though the CA vouches for the server") {
+    options.pinned_public_key = PublicKeyPin(dir.File("other-cert.pem"));
+    Result<std::unique_ptr<Transport>> transport = MakeCurlTransport(options);
+    SYNC_REQUIRE_OK(transport);
+    Result<HttpReply> reply = (*transport)->Post(Request());
+    REQUIRE_FALSE(reply.ok());
+    CHECK(reply.status().code() == StatusCode::kUnavailable);
+    CHECK_THAT(reply.status().message(),
+               Catch::Contains("the server's public key is not the pinned one"));
+    CHECK(server.requests().empty());
+  }
+}
+
+TEST_CASE("A malformed pin, a pin over plain http or an unreadable CA file is refused at once",
+          "[sync][transport]") {
+  TempDir dir;
+  const std::string good = "sha256//" + std::string(43, 'A') + "=";
+  CurlOptions options;
+  options.base_url = "https://127.0.0.1:8443";
+  options.pinned_public_key = good + ";" + good;
+  CHECK(MakeCurlTransport(options).ok());
+  for (const std::string& pin :
+       {std::string("sha256//tooshort="), "md5//" + std::string(43, 'A') + "=",
+        "sha256//" + std::string(44, 'A'), "sha256//" + std::string(42, 'A') + "!=", good + ";",
+        dir.File("key.pem")}) {
+    INFO(pin);
+    options.pinned_public_key = pin;
+    Result<std::unique_ptr<Transport>> transport = MakeCurlTransport(options);
+    REQUIRE_FALSE(transport.ok());
+    CHECK(transport.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(transport.status().message(), Catch::Contains("malformed public-key pin"));
+  }
+  options.base_url = "http://127.0.0.1:8080";
+  options.pinned_public_key = good;
+  CHECK(MakeCurlTransport(options).status().code() == StatusCode::kInvalidArgument);
+
+  options.base_url = "https://127.0.0.1:8443";
+  options.pinned_public_key = "";
+  options.ca_file = dir.File("missing-ca.pem");
+  Result<std::unique_ptr<Transport>> transport = MakeCurlTransport(options);
+  REQUIRE_FALSE(transport.ok());
+  CHECK(transport.status().code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(transport.status().message(), Catch::Contains("cannot read the CA file"));
+}

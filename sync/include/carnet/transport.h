@@ -39,10 +39,22 @@ struct CurlOptions {
   int low_speed_bytes = 1024;
   int low_speed_time_ms = 30'000;
   int total_timeout_ms = 0;  // 0: none
-  std::string ca_file;       // PEM bundle to verify the server against; empty: system default
+  // Over https the server's certificate chain and host name are always verified, and TLS 1.2
+  // is the oldest version spoken (1.3 when the server has it).
+  std::string ca_file;  // PEM bundle to verify the server against; empty: system default
+  // Public-key pinning, on top of the CA: "sha256//BASE64" where BASE64 is the SHA-256 of the
+  // server key's DER SubjectPublicKeyInfo, several separated by ';' (the current key and the
+  // next one, for a rotation). Empty: no pin. Only with an https base_url.
+  std::string pinned_public_key;
 };
 
-// One libcurl easy handle, reused across requests (keep-alive). Not thread-safe.
+// One libcurl easy handle, reused across requests (keep-alive). Not thread-safe. kInvalidArgument
+// for a URL that is not https (or plain http to a loopback host), a malformed pin, or a CA file
+// that cannot be read.
 Result<std::unique_ptr<Transport>> MakeCurlTransport(const CurlOptions& options);
+
+// The hosts plain http is allowed to, by the client and by carnet-server: 127.0.0.0/8, ::1 (with
+// or without brackets) and "localhost". Host names that merely start with "127." are not.
+bool IsLoopbackHost(const std::string& host);
 
 }  // namespace carnet
