@@ -141,7 +141,8 @@ ServerProcess::~ServerProcess() { (void)Stop(); }
 Status ServerProcess::Start(int port) {
   if (running()) return carnet::FailedPrecondition("the server is running already");
   Result<Child> child = Spawn(
-      {binary_, "serve", "--store", store_spec_, "--listen", "127.0.0.1:" + std::to_string(port)},
+      {binary_, "serve", "--store", store_spec_, "--listen", "127.0.0.1:" + std::to_string(port),
+       "--plain-http"},
       log_path_);
   if (!child.ok()) return child.status();
   pid_ = child->pid;

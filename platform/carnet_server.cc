@@ -1,6 +1,7 @@
 // carnet-server: the département's central records. STORE is sqlite:PATH (or a bare path), or a
 // PostgreSQL URL postgresql://USER@HOST:PORT/DATABASE (sync/SCALING.md).
-//   carnet-server serve  --store sqlite:PATH [--listen HOST:PORT]
+//   carnet-server serve  --store sqlite:PATH [--listen HOST:PORT] --tls-cert FILE --tls-key FILE
+//   carnet-server serve  --store sqlite:PATH [--listen LOOPBACK:PORT] --plain-http
 //   carnet-server enroll --store sqlite:PATH --device ID --adviser ID --territory NAME...
 //   carnet-server devices|purge --store sqlite:PATH
 //   carnet-server revoke --store sqlite:PATH --device ID
@@ -16,6 +17,7 @@
 #include "carnet/posix_env.h"
 #include "carnet/server.h"
 #include "carnet/server_store.h"
+#include "carnet/transport.h"
 
 namespace {
 
@@ -30,11 +32,17 @@ struct Args {
     auto it = options.find(name);
     return it == options.end() || it->second.empty() ? fallback : it->second.back();
   }
+  bool Has(const std::string& name) const { return options.count(name) != 0; }
 };
+
+// Options that take no value.
+bool IsFlag(const std::string& name) { return name == "--plain-http"; }
 
 constexpr const char* kUsage =
     "usage: carnet-server COMMAND --store sqlite:PATH|postgresql://USER@HOST:PORT/DB [options]\n"
-    "  serve   [--listen HOST:PORT]          serve tablets (default 127.0.0.1:8470)\n"
+    "  serve   [--listen HOST:PORT]          serve tablets (default 127.0.0.1:8470) over HTTPS:\n"
+    "          --tls-cert FILE --tls-key FILE  the server's PEM certificate chain and key\n"
+    "          or --plain-http               plain HTTP, on a loopback address only\n"
     "  enroll  --device ID --adviser ID --territory NAME [--territory NAME...]\n"
     "                                        enroll a tablet; prints its token\n"
     "  devices                               list enrolled tablets\n"
@@ -48,6 +56,10 @@ Result<Args> Parse(int argc, char** argv) {
   args.command = argv[1];
   for (int i = 2; i < argc; ++i) {
     std::string name = argv[i];
+    if (IsFlag(name)) {
+      args.options[name.substr(2)];
+      continue;
+    }
     if (name.rfind("--", 0) != 0 || i + 1 >= argc) {
       return carnet::InvalidArgument("expected --option VALUE, got '" + name + "'");
     }
@@ -71,21 +83,65 @@ std::string Json(const std::string& text) {
   return out + "\"";
 }
 
-int Serve(carnet::ServerStore* store, carnet::Env* env, const Args& args) {
+struct ServeOptions {
+  std::string host;
+  int port = 0;
+  std::string tls_cert_file;  // both empty: plain HTTP
+  std::string tls_key_file;
+};
+
+// Checked before the store is opened, so that a refused command leaves nothing behind.
+Result<ServeOptions> ParseServe(const Args& args) {
+  ServeOptions serve;
   std::string listen = args.One("listen", "127.0.0.1:8470");
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return Report(carnet::InvalidArgument("--listen HOST:PORT"));
-  int port = std::atoi(listen.c_str() + colon + 1);
+  if (colon == std::string::npos) return carnet::InvalidArgument("--listen HOST:PORT");
+  serve.host = listen.substr(0, colon);
+  if (serve.host.size() >= 2 && serve.host.front() == '[' && serve.host.back() == ']') {
+    serve.host = serve.host.substr(1, serve.host.size() - 2);  // [::1]:8470
+  }
+  serve.port = std::atoi(listen.c_str() + colon + 1);
+  serve.tls_cert_file = args.One("tls-cert");
+  serve.tls_key_file = args.One("tls-key");
+  const bool tls = !serve.tls_cert_file.empty() || !serve.tls_key_file.empty();
+  const bool plain = args.Has("plain-http");
+  if (plain && tls) {
+    return carnet::InvalidArgument("--plain-http and --tls-cert/--tls-key exclude each other");
+  }
+  if (!plain && (serve.tls_cert_file.empty() || serve.tls_key_file.empty())) {
+    return carnet::InvalidArgument(
+        "serve needs --tls-cert FILE and --tls-key FILE to serve HTTPS, or --plain-http to "
+        "serve plain HTTP on a loopback address");
+  }
+  // A device token in clear must not cross a network (DESIGN.md: TLS wherever the network is
+  // not loopback). Plain HTTP is for tests and for a TLS proxy on the same machine.
+  if (plain && !carnet::IsLoopbackHost(serve.host)) {
+    return carnet::InvalidArgument(
+        "--plain-http is refused on '" + serve.host +
+        "': plain HTTP is served on a loopback address only (127.0.0.0/8, ::1, localhost); "
+        "serve HTTPS with --tls-cert FILE --tls-key FILE");
+  }
+  return serve;
+}
+
+int Serve(carnet::ServerStore* store, carnet::Env* env, const ServeOptions& serve) {
   // Signals are taken by sigwait below, not by handlers, so shutdown runs on the main thread.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  carnet::SyncServer server({listen.substr(0, colon), port, env, store});
+  // OpenSSL writes to the socket with write(), not send(MSG_NOSIGNAL): a tablet that goes away
+  // in the middle of a reply must cost one connection, not the server.
+  signal(SIGPIPE, SIG_IGN);
+  carnet::ServerOptions options{serve.host, serve.port, env, store};
+  options.tls_cert_file = serve.tls_cert_file;
+  options.tls_key_file = serve.tls_key_file;
+  carnet::SyncServer server(options);
   Status started = server.Start();
   if (!started.ok()) return Report(started);
-  std::printf("carnet-server listening on %s:%d\n", listen.substr(0, colon).c_str(), server.port());
+  std::printf("carnet-server listening on %s:%d (%s)\n", serve.host.c_str(), server.port(),
+              serve.tls_cert_file.empty() ? "plain http" : "https");
   std::fflush(stdout);
   int received = 0;
   sigwait(&signals, &received);
@@ -106,11 +162,19 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "carnet-server: --store is required\n%s", kUsage);
     return 2;
   }
+  const std::string& command = args->command;
+  Result<ServeOptions> serve = ServeOptions{};
+  if (command == "serve") {
+    serve = ParseServe(*args);
+    if (!serve.ok()) {
+      std::fprintf(stderr, "carnet-server: %s\n", serve.status().message().c_str());
+      return 2;
+    }
+  }
   carnet::PosixEnv env({carnet::LogLevel::kInfo, ""});
   Result<std::unique_ptr<carnet::ServerStore>> store = carnet::OpenServerStore(spec, {&env});
   if (!store.ok()) return Report(store.status());
-  const std::string& command = args->command;
-  if (command == "serve") return Serve(store->get(), &env, *args);
+  if (command == "serve") return Serve(store->get(), &env, *serve);
   if (command == "enroll") {
     carnet::Device device;
     device.id = args->One("device");

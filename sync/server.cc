@@ -1,17 +1,84 @@
 #include "carnet/server.h"
 
 #include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <thread>
 
+#include "carnet/transport.h"
 #include "carnet/wire.h"
 
 namespace carnet {
 namespace {
 
 constexpr time_t kKeepAliveTimeoutS = 1;
+
+// TLS 1.2: ephemeral ECDH key exchange (forward secrecy) and AEAD ciphers only, no CBC, no RSA
+// key exchange; for RSA and ECDSA certificates alike. Every TLS 1.3 suite is of that kind.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kTls13Suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr const char* kGroups = "X25519:P-256:P-384";
+
+// OpenSSL's reasons for the last failure, oldest first, and an empty queue.
+std::string OpensslErrors() {
+  std::string text;
+  while (unsigned long error = ERR_get_error()) {
+    const char* reason = ERR_reason_error_string(error);
+    std::string line = reason != nullptr ? reason : "error " + std::to_string(error);
+    if (text.find(line) == std::string::npos) text += (text.empty() ? "" : ", ") + line;
+  }
+  return text.empty() ? "unknown OpenSSL error" : text;
+}
+
+std::string Unreadable(const std::string& what, const std::string& path) {
+  std::unique_ptr<FILE, decltype(&fclose)> file(std::fopen(path.c_str(), "r"), &fclose);
+  return file ? "" : "cannot read the TLS " + what + " '" + path + "': " + std::strerror(errno);
+}
+
+// Sets `ctx` up for carnet-server: protocol versions, ciphers, certificate and key. Every
+// setting is explicit, so that a host whose OpenSSL configuration lowers the defaults (an old
+// MinProtocol, a security level of 0) does not lower the server's. Returns what went wrong, or
+// "" when `ctx` is ready.
+std::string ConfigureTls(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
+  ERR_clear_error();
+  SSL_CTX_set_security_level(ctx, 2);  // keys of 112 bits of strength at least: RSA 2048, P-256
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, 0) != 1) {  // 0: the newest OpenSSL has, TLS 1.3
+    return "cannot set the TLS versions: " + OpensslErrors();
+  }
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx, kTls13Suites) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
+    return "cannot set the TLS ciphers: " + OpensslErrors();
+  }
+  if (std::string error = Unreadable("certificate", cert_file); !error.empty()) return error;
+  if (std::string error = Unreadable("key", key_file); !error.empty()) return error;
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
+    return "cannot use the TLS certificate '" + cert_file +
+           "' (a PEM certificate chain, the server's own first): " + OpensslErrors();
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return "cannot use the TLS key '" + key_file + "' (an unencrypted PEM private key): " +
+           OpensslErrors();
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return "the TLS key '" + key_file + "' is not the key of the certificate '" + cert_file +
+           "': " + OpensslErrors();
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -42,7 +109,7 @@ class SyncServer::Impl {
   void MaybePurge();
 
   ServerOptions options_;
-  httplib::Server http_;
+  std::unique_ptr<httplib::Server> http_;  // an httplib::SSLServer when serving HTTPS
   std::thread listener_;
   int port_ = 0;
   std::atomic<int64_t> last_purge_ms_{0};
@@ -175,17 +242,40 @@ Status SyncServer::Impl::Start() {
   if (options_.env == nullptr || options_.store == nullptr) {
     return InvalidArgument("ServerOptions.env and .store are required");
   }
-  http_.set_payload_max_length(wire::kMaxWireBytes);
+  const bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
+  if (tls && (options_.tls_cert_file.empty() || options_.tls_key_file.empty())) {
+    return InvalidArgument("HTTPS needs both a TLS certificate and its key");
+  }
+  // A device token in clear must not cross a network: plain HTTP stays on this machine.
+  if (!tls && !IsLoopbackHost(options_.host)) {
+    return InvalidArgument("plain HTTP is served on a loopback address only (127.0.0.0/8, ::1, "
+                           "localhost), not on '" + options_.host +
+                           "': serve HTTPS with a TLS certificate and key");
+  }
+  if (tls) {
+    std::string error;
+    auto ssl = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+      error = ConfigureTls(&ctx, options_.tls_cert_file, options_.tls_key_file);
+      return error.empty();
+    });
+    if (!ssl->is_valid()) {
+      return InvalidArgument(error.empty() ? "cannot set up TLS: " + OpensslErrors() : error);
+    }
+    http_ = std::move(ssl);
+  } else {
+    http_ = std::make_unique<httplib::Server>();
+  }
+  http_->set_payload_max_length(wire::kMaxWireBytes);
   // A reply goes out as headers then body: without TCP_NODELAY the body waits for the client's
   // delayed acknowledgement of the headers, about 40 ms on Linux, on every small reply.
-  http_.set_tcp_nodelay(true);
+  http_->set_tcp_nodelay(true);
   // The requests of one sync follow one another at once; an idle connection is held only this
   // long (httplib announces it in a Keep-Alive header), which is also how long Stop() may wait
   // for a worker serving one.
-  http_.set_keep_alive_timeout(kKeepAliveTimeoutS);
+  http_->set_keep_alive_timeout(kKeepAliveTimeoutS);
   // HTTP-level decompression would inflate a small body without bound before any limit could
   // apply: bodies are compressed by the binary format itself (PROTOCOL.md).
-  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     const std::string encoding = req.get_header_value("Content-Encoding");
     if (!encoding.empty() && encoding != "identity") {
       Fail(res, wire::Format::kJson,
@@ -195,38 +285,38 @@ Status SyncServer::Impl::Start() {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  http_.set_exception_handler(
+  http_->set_exception_handler(
       [this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         Fail(res, wire::Format::kJson, Internal("unexpected error while serving the request"));
       });
-  http_.Post("/v1/push", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->Post("/v1/push", [this](const httplib::Request& req, httplib::Response& res) {
     HandlePush(req, res);
   });
-  http_.Post("/v1/pull", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->Post("/v1/pull", [this](const httplib::Request& req, httplib::Response& res) {
     HandlePull(req, res);
   });
-  http_.Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
     HandleStatus(req, res);
   });
-  http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
   if (options_.port == 0) {
-    port_ = http_.bind_to_any_port(options_.host);
+    port_ = http_->bind_to_any_port(options_.host);
   } else {
-    port_ = http_.bind_to_port(options_.host, options_.port) ? options_.port : -1;
+    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
   }
   if (port_ <= 0) {
     return Status(StatusCode::kUnavailable,
                   "cannot listen on " + options_.host + ":" + std::to_string(options_.port));
   }
-  listener_ = std::thread([this] { http_.listen_after_bind(); });
+  listener_ = std::thread([this] { http_->listen_after_bind(); });
   return Status::Ok();
 }
 
 void SyncServer::Impl::Stop() {
   if (!listener_.joinable()) return;
-  http_.stop();
+  http_->stop();
   listener_.join();
 }
 

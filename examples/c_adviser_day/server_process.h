@@ -28,7 +28,8 @@ int demo_enroll(const char* binary, const char* store_spec, const char* device,
                 const char* adviser, const char* territory, const char* log_path, char* token,
                 size_t token_size);
 
-/* Starts `carnet-server serve --store STORE_SPEC` on a free port and returns once it listens.
+/* Starts `carnet-server serve --store STORE_SPEC --plain-http` on a free port of 127.0.0.1 and
+ * returns once it listens.
  * 0 on success; -1 (and pid -1) if it did not start within 10 seconds. */
 int demo_server_start(demo_server* server, const char* binary, const char* store_spec,
                       const char* log_path);

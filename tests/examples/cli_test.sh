@@ -46,7 +46,8 @@ store=sqlite:$dir/server.db
 enroll() { "$server" enroll --store "$store" --device "$1" --adviser "$2" --territory vallee-nord; }
 token_a=$(enroll tab-a amina 2>/dev/null)
 token_b=$(enroll tab-b bruno 2>/dev/null)
-"$server" serve --store "$store" --listen 127.0.0.1:0 >"$dir/server.out" 2>"$dir/server.log" &
+"$server" serve --store "$store" --listen 127.0.0.1:0 --plain-http \
+  >"$dir/server.out" 2>"$dir/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q "listening on" "$dir/server.out" && break

@@ -1,5 +1,6 @@
 // The carnet-server binary in a child process, for tests that kill it mid-sync and start it
-// again on the same store, as a crash and a restart by the service manager would.
+// again on the same store, as a crash and a restart by the service manager would; over plain
+// HTTP on 127.0.0.1 (--plain-http), or HTTPS with a certificate the test made.
 #pragma once
 
 #include <fcntl.h>
@@ -15,14 +16,27 @@
 
 namespace carnet::testing {
 
+// How the server process serves: plain HTTP when cert_file is empty.
+struct ServerTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class ServerProcess {
  public:
   // Starts `carnet-server serve` on a free port of 127.0.0.1; its logs go to `log_path`. `store`
   // is a store spec (sqlite:PATH, postgresql://...) or a SQLite file's path.
-  ServerProcess(const std::string& binary, const std::string& store, const std::string& log_path) {
+  ServerProcess(const std::string& binary, const std::string& store, const std::string& log_path,
+                const ServerTls& tls = {})
+      : scheme_(tls.cert_file.empty() ? "http" : "https") {
     const bool spec = store.rfind("sqlite:", 0) == 0 || store.find("://") != std::string::npos;
     std::vector<std::string> args = {binary, "serve", "--store", spec ? store : "sqlite:" + store,
                                      "--listen", "127.0.0.1:0"};
+    if (tls.cert_file.empty()) {
+      args.push_back("--plain-http");
+    } else {
+      args.insert(args.end(), {"--tls-cert", tls.cert_file, "--tls-key", tls.key_file});
+    }
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -63,7 +77,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
 
   // SIGKILL: no request in flight finishes, nothing is flushed.
   void Kill() { End(SIGKILL); }
@@ -79,6 +93,7 @@ class ServerProcess {
     pid_ = -1;
   }
 
+  std::string scheme_;
   pid_t pid_ = -1;
   int port_ = 0;
 };

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "carnet/env.h"
 #include "carnet/server_store.h"
@@ -15,10 +16,21 @@
 namespace carnet {
 
 struct ServerOptions {
+  ServerOptions() = default;
+  // Plain HTTP on `host` (a loopback one); set the TLS files below to serve HTTPS.
+  ServerOptions(std::string host, int port, Env* env, ServerStore* store)
+      : host(std::move(host)), port(port), env(env), store(store) {}
+
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port, see SyncServer::port()
   Env* env = nullptr;            // not owned
   ServerStore* store = nullptr;  // not owned
+  // HTTPS: the server's certificate chain (PEM, its own certificate first, then the
+  // intermediates) and its unencrypted private key (PEM). TLS 1.2 at least, 1.3 preferred,
+  // ECDHE key exchange and AEAD ciphers only (sync/SECURITY.md). Both empty: plain HTTP, which
+  // Start() refuses unless IsLoopbackHost(host) (carnet/transport.h).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class SyncServer {
@@ -28,7 +40,9 @@ class SyncServer {
   SyncServer(const SyncServer&) = delete;
   SyncServer& operator=(const SyncServer&) = delete;
 
-  // Binds and starts serving in the background.
+  // Loads the certificate and key, binds and starts serving in the background. kInvalidArgument
+  // for plain HTTP beyond loopback, or a certificate or key that cannot be used (the message
+  // says which and why); kUnavailable when the address cannot be bound.
   Status Start();
   // Stops accepting, lets requests in flight finish, joins the threads.
   void Stop();
