@@ -228,6 +228,7 @@ carnet_code carnet_sync_configure(carnet_store* store, const carnet_sync_config*
     curl.connect_timeout_ms = config->connect_timeout_ms;
     curl.low_speed_time_ms = config->stall_timeout_ms;
     if (config->ca_file != nullptr) curl.ca_file = config->ca_file;
+    if (config->pinned_public_key != nullptr) curl.pinned_public_key = config->pinned_public_key;
     // The URL first: a refused one must not leave a token behind.
     Result<std::unique_ptr<carnet::Transport>> transport = carnet::MakeCurlTransport(curl);
     if (!transport.ok()) return Fail(error, CARNET_DOMAIN_SYNC, transport.status());

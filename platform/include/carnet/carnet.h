@@ -377,6 +377,11 @@ typedef struct carnet_sync_config {
    * (replacing any) and used. NULL: read from key storage, CARNET_FAILED_PRECONDITION if none. */
   const char* token;
   const char* ca_file;        /* PEM bundle to verify the server with; NULL: the system's */
+  /* Public-key pinning on top of the CA: "sha256//BASE64", BASE64 being the SHA-256 of the
+   * server key's DER SubjectPublicKeyInfo, several separated by ';' (the current key and the
+   * next, for a rotation). NULL: no pin. Needs an https server_url. A server holding another
+   * key fails the sync with CARNET_UNAVAILABLE, as a certificate that does not verify does. */
+  const char* pinned_public_key;
   int32_t connect_timeout_ms; /* default 10000 */
   int32_t stall_timeout_ms;   /* a transfer below 1 KiB/s this long is abandoned; 30000 */
   int32_t max_attempts;       /* per request, for failures a retry can fix; default 5 */
@@ -395,8 +400,8 @@ CARNET_API void carnet_sync_config_init(carnet_sync_config* config);
 /* Configures (or reconfigures) the store's sync. The strings are copied. A background sync
  * that was started is restarted with the new settings; callbacks are kept. Any thread but one
  * holding a transaction of this store, and not from a callback. Errors: CARNET_DOMAIN_SYNC for
- * a refused URL, CARNET_DOMAIN_HOST when key storage fails, CARNET_DOMAIN_API for a missing
- * token or a malformed one. */
+ * a refused URL, a malformed pin or a CA file that cannot be read, CARNET_DOMAIN_HOST when key
+ * storage fails, CARNET_DOMAIN_API for a missing token or a malformed one. */
 CARNET_API carnet_code carnet_sync_configure(carnet_store* store, const carnet_sync_config* config,
                                              carnet_error* error);
 
