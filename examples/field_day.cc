@@ -1,6 +1,7 @@
-// The field day: three tablets and a real carnet-server process. A morning online, a day offline
-// with real conflicts, an evening sync cut by a server crash and resumed, then a check that every
-// tablet holds exactly what the server says its scope holds.
+// The field day: three tablets and a real carnet-server process serving HTTPS with a certificate
+// from the département's CA, made for the run with the openssl command line. A morning online, a
+// day offline with real conflicts, an evening sync cut by a server crash and resumed, then a check
+// that every tablet holds exactly what the server says its scope holds.
 //   field_day --server-binary BUILD/platform/carnet-server
 #include <stdlib.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -38,7 +40,70 @@ Status Enroll(const std::string& binary, const std::string& store_spec, const st
   return Status::Ok();
 }
 
-Status OpenTablet(carnet::Env* env, const std::string& dir, int port, Tablet& tablet) {
+// The département's TLS, as its IT makes it with the openssl command line: a CA, whose
+// certificate the tablets are given, and carnet-server's key with a certificate for 127.0.0.1
+// signed by that CA. Made afresh for each run, in the run's folder; nothing is committed.
+struct Tls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string pin;  // the server key's pin, "sha256//BASE64", which one tablet also checks
+};
+
+Result<Tls> MakeCertificates(const std::string& dir, const std::string& log) {
+  Tls tls{dir + "/ca.pem", dir + "/server-cert.pem", dir + "/server-key.pem", ""};
+  const std::string ca_key = dir + "/ca-key.pem", request = dir + "/server.csr";
+  const std::string extensions = dir + "/server.ext", public_key = dir + "/server-public.der";
+  const std::string digest = dir + "/server-public.sha256";
+  std::ofstream(extensions) << "basicConstraints = critical,CA:FALSE\n"
+                               "keyUsage = critical,digitalSignature\n"
+                               "extendedKeyUsage = serverAuth\n"
+                               "subjectAltName = IP:127.0.0.1,DNS:localhost\n";
+  const std::vector<std::vector<std::string>> steps = {
+      // The CA: a P-256 key and a self-signed certificate, for two days.
+      {"openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+       "-nodes", "-keyout", ca_key, "-out", tls.ca_file, "-days", "2", "-subj",
+       "/CN=Departement field-day CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+       "keyUsage=critical,keyCertSign,cRLSign"},
+      // The server's key and certificate request, then the certificate the CA signs.
+      {"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-keyout", tls.key_file, "-out", request, "-subj", "/CN=carnet-server"},
+      {"openssl", "x509", "-req", "-in", request, "-CA", tls.ca_file, "-CAkey", ca_key,
+       "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", tls.cert_file},
+      // The pin: the SHA-256 of the server's public key (DER SubjectPublicKeyInfo), in base64.
+      {"openssl", "pkey", "-in", tls.key_file, "-pubout", "-outform", "der", "-out", public_key},
+      {"openssl", "dgst", "-sha256", "-binary", "-out", digest, public_key},
+  };
+  for (const std::vector<std::string>& step : steps) {
+    Result<std::string> out = RunProgram(step, log);
+    if (!out.ok()) {
+      return Status(out.status().code(), out.status().message() +
+                                             " (the openssl command line is needed: "
+                                             "platform/install-deps installs it)");
+    }
+  }
+  Result<std::string> base64 = RunProgram({"openssl", "base64", "-A", "-in", digest}, log);
+  if (!base64.ok()) return base64.status();
+  tls.pin = "sha256//" + base64->substr(0, base64->find_first_of("\r\n"));
+  std::printf("the département's CA and carnet-server's certificate for 127.0.0.1 (openssl)\n");
+  return tls;
+}
+
+// A tablet not given the département's CA must refuse the server before sending anything.
+Status CheckUntrustedRefused(int port) {
+  carnet::CurlOptions curl;
+  curl.base_url = "https://127.0.0.1:" + std::to_string(port);
+  curl.connect_timeout_ms = 2000;
+  Result<std::unique_ptr<carnet::Transport>> transport = carnet::MakeCurlTransport(curl);
+  if (!transport.ok()) return transport.status();
+  Result<carnet::HttpReply> reply = (*transport)->Post({"/v1/status", {}, ""});
+  if (reply.ok()) return carnet::Internal("a tablet without the CA reached the server");
+  std::printf("a tablet without the CA refuses it: %s\n", reply.status().message().c_str());
+  return Status::Ok();
+}
+
+Status OpenTablet(carnet::Env* env, const std::string& dir, int port, const Tls& tls,
+                  Tablet& tablet) {
   carnet::StoreOptions options;
   options.path = dir + "/" + tablet.device + ".db";
   options.device_id = tablet.device;
@@ -47,7 +112,11 @@ Status OpenTablet(carnet::Env* env, const std::string& dir, int port, Tablet& ta
   if (!store.ok()) return store.status();
   tablet.store = std::move(*store);
   carnet::CurlOptions curl;
-  curl.base_url = "http://127.0.0.1:" + std::to_string(port);
+  curl.base_url = "https://127.0.0.1:" + std::to_string(port);
+  curl.ca_file = tls.ca_file;  // the certificate is checked against the département's CA
+  // Amina's tablet also pins the server's key: a certificate from the same CA for another key
+  // would not do either.
+  if (tablet.device == "tablet-amina") curl.pinned_public_key = tls.pin;
   curl.connect_timeout_ms = 2000;
   Result<std::unique_ptr<carnet::Transport>> transport = carnet::MakeCurlTransport(curl);
   if (!transport.ok()) return transport.status();
@@ -244,11 +313,17 @@ Status Run(const std::string& binary, const std::string& dir, bool* equal) {
 
   std::printf("== Setting up (folder %s)\n", dir.c_str());
   for (Tablet* t : tablets) CARNET_RETURN_IF_ERROR(Enroll(binary, store_spec, log, *t));
-  ServerProcess server(binary, store_spec, log);
+  Result<Tls> tls = MakeCertificates(dir, log);
+  if (!tls.ok()) return tls.status();
+  ServerProcess server(binary, store_spec, log,
+                       {"--tls-cert", tls->cert_file, "--tls-key", tls->key_file});
   CARNET_RETURN_IF_ERROR(server.Start(0));
-  std::printf("carnet-server listening on 127.0.0.1:%d, store %s\n", server.port(),
+  std::printf("carnet-server listening on https://127.0.0.1:%d, store %s\n", server.port(),
               store_spec.c_str());
-  for (Tablet* t : tablets) CARNET_RETURN_IF_ERROR(OpenTablet(&env, dir, server.port(), *t));
+  CARNET_RETURN_IF_ERROR(CheckUntrustedRefused(server.port()));
+  for (Tablet* t : tablets) {
+    CARNET_RETURN_IF_ERROR(OpenTablet(&env, dir, server.port(), *tls, *t));
+  }
 
   std::printf("== Morning, online\n");
   CARNET_RETURN_IF_ERROR(Morning(amina, cast));

@@ -56,7 +56,7 @@ Result<Child> Spawn(const std::vector<std::string>& argv, const std::string& log
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
-    execv(args[0], args.data());
+    execvp(args[0], args.data());
     _exit(127);
   }
   int fork_errno = errno;
@@ -131,19 +131,22 @@ Result<std::string> RunProgram(const std::vector<std::string>& argv, const std::
   return out;
 }
 
-ServerProcess::ServerProcess(std::string binary, std::string store_spec, std::string log_path)
+ServerProcess::ServerProcess(std::string binary, std::string store_spec, std::string log_path,
+                             std::vector<std::string> serve_options)
     : binary_(std::move(binary)),
       store_spec_(std::move(store_spec)),
-      log_path_(std::move(log_path)) {}
+      log_path_(std::move(log_path)),
+      serve_options_(std::move(serve_options)) {}
 
 ServerProcess::~ServerProcess() { (void)Stop(); }
 
 Status ServerProcess::Start(int port) {
   if (running()) return carnet::FailedPrecondition("the server is running already");
-  Result<Child> child = Spawn(
-      {binary_, "serve", "--store", store_spec_, "--listen", "127.0.0.1:" + std::to_string(port),
-       "--plain-http"},
-      log_path_);
+  std::vector<std::string> argv = {binary_,    "serve",
+                                   "--store",  store_spec_,
+                                   "--listen", "127.0.0.1:" + std::to_string(port)};
+  argv.insert(argv.end(), serve_options_.begin(), serve_options_.end());
+  Result<Child> child = Spawn(argv, log_path_);
   if (!child.ok()) return child.status();
   pid_ = child->pid;
   stdout_fd_ = child->stdout_fd;

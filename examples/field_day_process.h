@@ -11,8 +11,9 @@
 
 namespace field_day {
 
-// Runs `argv` (argv[0] a path) with its standard error appended to `log_path`, and returns its
-// standard output. Fails unless it exits with status 0 within `timeout_ms`.
+// Runs `argv` (argv[0] a path, or a name looked up in PATH) with its standard error appended to
+// `log_path`, and returns its standard output. Fails unless it exits with status 0 within
+// `timeout_ms`.
 carnet::Result<std::string> RunProgram(const std::vector<std::string>& argv,
                                        const std::string& log_path, int timeout_ms = 30'000);
 
@@ -20,7 +21,10 @@ carnet::Result<std::string> RunProgram(const std::vector<std::string>& argv,
 // a server behind; on Linux the server also dies with the demo if the demo is killed.
 class ServerProcess {
  public:
-  ServerProcess(std::string binary, std::string store_spec, std::string log_path);
+  // `serve_options` say how it serves: {"--tls-cert", FILE, "--tls-key", FILE} for HTTPS, or
+  // plain HTTP, which carnet-server serves on loopback only and only when asked.
+  ServerProcess(std::string binary, std::string store_spec, std::string log_path,
+                std::vector<std::string> serve_options = {"--plain-http"});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -43,6 +47,7 @@ class ServerProcess {
   const std::string binary_;
   const std::string store_spec_;
   const std::string log_path_;
+  const std::vector<std::string> serve_options_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   int port_ = 0;
