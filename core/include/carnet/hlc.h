@@ -75,6 +75,10 @@ class HybridClock {
   void Restore(Hlc last) {
     if (last > last_) last_ = last;
   }
+  // Sets the last value back to `last`, below stamps issued before: only for a store that
+  // re-stamps operations no other replica has seen (Store::RestampAhead), once none of what it
+  // keeps is above `last`.
+  void Rewind(Hlc last) { last_ = last; }
 
   // Offset (ms) added to the device's clock, as told by the server that measured it.
   void SetOffsetMs(int64_t offset_ms) { offset_ms_ = offset_ms; }

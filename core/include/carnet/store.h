@@ -189,6 +189,24 @@ class Store {
   Result<uint64_t> PendingCount();
   // The server has made operations up to `seq` durable: they leave the outbox.
   Status AcknowledgeOperations(uint64_t seq);
+  // Gives fresh stamps to the outbox's operations stamped more than `max_ahead_ms` ahead of this
+  // replica's time (the Env's clock plus the offset the server told): what a tablet whose clock
+  // was set ahead stamped, which the server refuses (kClockSkew) and, the clock never going
+  // back, would refuse in every later push too. Call it only for operations no other replica
+  // can hold: `max_ahead_ms` must be beyond the bound of every server the tablet pushed to (plus
+  // the error of the offset), so that none of them can have accepted one of these stamps.
+  //
+  // In one transaction: the clock is set back to the greatest stamp the store keeps besides
+  // those operations' (stamps observed from others, operations not ahead), each operation is
+  // stamped anew from it, in sequence order, and every place the store keeps an old stamp
+  // follows: the outbox, the operation's entry, the refs of later operations and entries. The
+  // new stamps keep the order of the old ones among themselves and against every other stamp,
+  // so the store reads as before: same winners, same conflicts. Observers are told of the
+  // fields whose stamps changed; a stamp Append returned for one of them names nothing now.
+  // Returns how many operations were re-stamped: 0 when none is that far ahead, or when a stamp
+  // the store cannot change (one others have seen) is that far ahead too, and nothing would
+  // come back within the bound.
+  Result<size_t> RestampAhead(int64_t max_ahead_ms);
   // Merges remote operations, all or nothing: a malformed operation or a stamp too far in the
   // future refuses the whole batch and writes nothing. `sync_state` key/values are saved in the
   // same transaction (a pull cursor covers exactly what was applied with it).
