@@ -56,6 +56,13 @@ CREATE TABLE store_lives(
   device text COLLATE "C" NOT NULL, incarnation text COLLATE "C" NOT NULL,
   acknowledged_seq bigint NOT NULL, PRIMARY KEY(device, incarnation));
 )sql",
+    // Deleted records being purged: out of every scope, their forgets (numbered first_forget to
+    // last_forget) on their way, their entries kept until those are pulled (PROTOCOL.md, Purge).
+    R"sql(
+CREATE TABLE purging(
+  collection text COLLATE "C" NOT NULL, record text COLLATE "C" NOT NULL,
+  first_forget bigint NOT NULL, last_forget bigint NOT NULL, PRIMARY KEY(collection, record));
+)sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // Any number: it only keeps two nodes from migrating at once.
@@ -535,6 +542,20 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
   std::vector<const Entry*> writes;
   for (const auto& [key, entry] : changed) writes.push_back(entry);
   source.PutEntries(writes);
+  // A change pushed to a record being purged keeps it (PROTOCOL.md, Purge): its forgets not yet
+  // pulled are withdrawn; the scope update below serves it again, whole.
+  std::set<std::pair<std::string, std::string>> changed_records;
+  for (const auto& [key, entry] : changed) changed_records.emplace(key.collection, key.record);
+  for (const auto& [collection, record] : changed_records) {
+    pqxx::result purging = txn.exec_params(
+        "DELETE FROM purging WHERE collection = $1 AND record = $2 RETURNING first_forget, "
+        "last_forget",
+        collection, record);
+    if (purging.empty()) continue;
+    txn.exec_params0(
+        "DELETE FROM forgets WHERE collection = $1 AND record = $2 AND seq BETWEEN $3 AND $4",
+        collection, record, purging[0][0].as<int64_t>(), purging[0][1].as<int64_t>());
+  }
   // Participants first: their scope decides that of the records that belong to them.
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [collection, record] : touched) {
@@ -725,7 +746,9 @@ Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purge
                  .affected_rows();
   std::vector<std::pair<std::string, std::string>> deleted;
   for (const pqxx::row& r :
-       txn.exec("SELECT DISTINCT collection, record FROM entries WHERE field = '' AND live")) {
+       txn.exec("SELECT DISTINCT collection, record FROM entries e WHERE field = '' AND live AND "
+                "NOT EXISTS (SELECT 1 FROM purging p WHERE p.collection = e.collection AND "
+                "p.record = e.record)")) {
     deleted.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
   }
   for (const auto& [collection, record] : deleted) {
@@ -757,16 +780,28 @@ Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purge
       if (*holds) holders.push_back(d.id);
     }
     if (!everyone_past) continue;
-    *purged += txn.exec_params0("DELETE FROM entries WHERE collection = $1 AND record = $2",
-                                collection, record)
-                   .affected_rows();
+    // First out of every scope, with forgets to those who hold it; its entries go once those
+    // are pulled (below), so that a restore pushed meanwhile finds them (PROTOCOL.md, Purge).
     CARNET_RETURN_IF_ERROR(source.SaveScope(collection, record, std::nullopt));
     if (collection == "participants") {
       CARNET_RETURN_IF_ERROR(source.SaveParticipant(record, std::nullopt));
     }
+    const uint64_t first_forget = seq.Last() + 1;
     for (const std::string& id : holders) {
       CARNET_RETURN_IF_ERROR(source.AddForget(id, collection, record));
     }
+    txn.exec_params0("INSERT INTO purging VALUES($1, $2, $3, $4)", collection, record,
+                     first_forget, seq.Last());
+  }
+  // Records whose forgets every active device has pulled: no tablet holds them any more.
+  for (const pqxx::row& r : txn.exec(
+           "DELETE FROM purging p WHERE NOT EXISTS (SELECT 1 FROM forgets f JOIN devices d ON "
+           "d.id = f.device WHERE f.collection = p.collection AND f.record = p.record AND f.seq "
+           "BETWEEN p.first_forget AND p.last_forget AND f.seq > d.cursor AND NOT d.revoked) "
+           "RETURNING collection, record")) {
+    *purged += txn.exec_params0("DELETE FROM entries WHERE collection = $1 AND record = $2",
+                                r[0].as<std::string>(), r[1].as<std::string>())
+                   .affected_rows();
   }
   // Forgets every device has pulled past are done with.
   txn.exec_params0("DELETE FROM forgets WHERE seq <= $1", horizon);
@@ -782,8 +817,9 @@ Result<std::string> PostgresServerStore::ScopeDump(const std::string& device_id)
     pqxx::result rows;
     if (device_id.empty()) {
       rows = txn.exec(std::string("SELECT ") + kEntryColumns +
-                      " FROM entries e WHERE e.live ORDER BY e.collection, e.record, e.field, "
-                      "e.element, e.stamp");
+                      " FROM entries e WHERE e.live AND NOT EXISTS (SELECT 1 FROM purging p "
+                      "WHERE p.collection = e.collection AND p.record = e.record) ORDER BY "
+                      "e.collection, e.record, e.field, e.element, e.stamp");
     } else {
       pqxx::result found = txn.exec_prepared("device_by_id", device_id);
       if (found.empty()) return NotFound("no device '" + device_id + "'");

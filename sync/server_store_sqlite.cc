@@ -56,6 +56,13 @@ CREATE TABLE store_lives(
   device TEXT NOT NULL, incarnation TEXT NOT NULL, acknowledged_seq INTEGER NOT NULL,
   PRIMARY KEY(device, incarnation)) WITHOUT ROWID;
 )sql",
+    // Deleted records being purged: out of every scope, their forgets (numbered first_forget to
+    // last_forget) on their way, their entries kept until those are pulled (PROTOCOL.md, Purge).
+    R"sql(
+CREATE TABLE purging(
+  collection TEXT NOT NULL, record TEXT NOT NULL, first_forget INTEGER NOT NULL,
+  last_forget INTEGER NOT NULL, PRIMARY KEY(collection, record)) WITHOUT ROWID;
+)sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -191,6 +198,9 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Result<std::optional<Entry>> FindEntry(const EntryKey& key);
   Status PutEntry(const Entry& entry);
   Status SaveNextSeq();
+  // A change pushed to a record being purged keeps it (PROTOCOL.md, Purge): its forgets not yet
+  // pulled are withdrawn; the scope update that follows serves it again, whole.
+  Status CancelPurge(const std::string& collection, const std::string& record);
   Status StartIncarnation();
   // The sequence number a pull cursor stands for in this store's history; 0 (from the start)
   // for a cursor this store cannot vouch for: handed out by an incarnation it does not know, or
@@ -523,6 +533,19 @@ Status SqliteServerStore::Resequence(const std::string& collection, const std::s
   return Status::Ok();
 }
 
+Status SqliteServerStore::CancelPurge(const std::string& collection, const std::string& record) {
+  Result<sqlite::Statement*> withdraw = db_->Query(
+      "DELETE FROM forgets WHERE collection = :collection AND record = :record AND seq BETWEEN "
+      "(SELECT first_forget FROM purging WHERE collection = :collection AND record = :record) AND "
+      "(SELECT last_forget FROM purging WHERE collection = :collection AND record = :record)",
+      collection, record);
+  if (!withdraw.ok()) return withdraw.status();
+  CARNET_RETURN_IF_ERROR((*withdraw)->Run());
+  Result<sqlite::Statement*> unmark =
+      db_->Query("DELETE FROM purging WHERE collection = ? AND record = ?", collection, record);
+  return unmark.ok() ? (*unmark)->Run() : unmark.status();
+}
+
 Status SqliteServerStore::AddForget(const std::string& device, const std::string& collection,
                                     const std::string& record) {
   Result<sqlite::Statement*> st =
@@ -602,7 +625,7 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
   PushGuard guard(schema_, &scopes_, &device);
   if (Status admitted = guard.Admit(ops); !admitted.ok()) return fail(admitted);
-  std::set<std::pair<std::string, std::string>> touched;
+  std::set<std::pair<std::string, std::string>> touched, changed;
   wire::PushReply reply;
   reply.duplicates = static_cast<uint32_t>(verdict.first_fresh);
   for (const Operation& op : ops) {
@@ -624,7 +647,11 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
       ++reply.duplicates;
     } else {
       ++reply.applied;
+      changed.emplace(op.collection, op.record);
     }
+  }
+  for (const auto& [collection, record] : changed) {
+    if (Status kept = CancelPurge(collection, record); !kept.ok()) return fail(kept);
   }
   // Participants first: their scope decides that of the records that belong to them.
   for (int pass = 0; pass < 2; ++pass) {
@@ -880,7 +907,9 @@ Result<uint64_t> SqliteServerStore::Purge() {
   std::vector<std::pair<std::string, std::string>> deleted;
   {
     Result<sqlite::Statement*> st = db_->Query(
-        "SELECT DISTINCT collection, record FROM entries WHERE field = '' AND live = 1");
+        "SELECT DISTINCT collection, record FROM entries e WHERE field = '' AND live = 1 AND NOT "
+        "EXISTS (SELECT 1 FROM purging p WHERE p.collection = e.collection AND p.record = "
+        "e.record)");
     if (!st.ok()) return fail(st.status());
     while ((*st)->Step(&status)) deleted.emplace_back((*st)->Text(0), (*st)->Text(1));
     if (!status.ok()) return fail(status);
@@ -916,18 +945,43 @@ Result<uint64_t> SqliteServerStore::Purge() {
       if (*holds) holders.push_back(d.id);
     }
     if (!everyone_past) continue;
+    // First out of every scope, with forgets to those who hold it; its entries go once those
+    // are pulled (below), so that a restore pushed meanwhile finds them (PROTOCOL.md, Purge).
+    if (status = SaveScope(collection, record, std::nullopt); !status.ok()) return fail(status);
+    if (collection == "participants") {
+      if (status = SaveParticipant(record, std::nullopt); !status.ok()) return fail(status);
+    }
+    const uint64_t first_forget = next_seq_;
+    for (const std::string& id : holders) {
+      if (status = AddForget(id, collection, record); !status.ok()) return fail(status);
+    }
+    Result<sqlite::Statement*> mark = db_->Query("INSERT INTO purging VALUES(?, ?, ?, ?)",
+                                                 collection, record, first_forget, next_seq_ - 1);
+    if (!mark.ok()) return fail(mark.status());
+    if (status = (*mark)->Run(); !status.ok()) return fail(status);
+  }
+  // Records whose forgets every active device has pulled: no tablet holds them any more.
+  std::vector<std::pair<std::string, std::string>> forgotten;
+  {
+    Result<sqlite::Statement*> st = db_->Query(
+        "SELECT collection, record FROM purging p WHERE NOT EXISTS (SELECT 1 FROM forgets f "
+        "JOIN devices d ON d.id = f.device WHERE f.collection = p.collection AND f.record = "
+        "p.record AND f.seq BETWEEN p.first_forget AND p.last_forget AND f.seq > d.cursor AND "
+        "d.revoked = 0)");
+    if (!st.ok()) return fail(st.status());
+    while ((*st)->Step(&status)) forgotten.emplace_back((*st)->Text(0), (*st)->Text(1));
+    if (!status.ok()) return fail(status);
+  }
+  for (const auto& [collection, record] : forgotten) {
     Result<sqlite::Statement*> erase =
         db_->Query("DELETE FROM entries WHERE collection = ? AND record = ?", collection, record);
     if (!erase.ok()) return fail(erase.status());
     if (status = (*erase)->Run(); !status.ok()) return fail(status);
     purged += db_->Changes();
-    if (status = SaveScope(collection, record, std::nullopt); !status.ok()) return fail(status);
-    if (collection == "participants") {
-      if (status = SaveParticipant(record, std::nullopt); !status.ok()) return fail(status);
-    }
-    for (const std::string& id : holders) {
-      if (status = AddForget(id, collection, record); !status.ok()) return fail(status);
-    }
+    Result<sqlite::Statement*> done =
+        db_->Query("DELETE FROM purging WHERE collection = ? AND record = ?", collection, record);
+    if (!done.ok()) return fail(done.status());
+    if (status = (*done)->Run(); !status.ok()) return fail(status);
   }
   // Forgets every device has pulled past are done with.
   Result<sqlite::Statement*> done = db_->Query("DELETE FROM forgets WHERE seq <= ?", horizon);
@@ -955,8 +1009,9 @@ Result<std::string> SqliteServerStore::ScopeDump(const std::string& device_id) {
                     device->adviser, TerritoriesJson(device->territories));
   } else {
     st = db_->Query(std::string("SELECT ") + kEntryColumns +
-                    " FROM entries e WHERE e.live = 1 ORDER BY e.collection, e.record, e.field, "
-                    "e.element, e.stamp");
+                    " FROM entries e WHERE e.live = 1 AND NOT EXISTS (SELECT 1 FROM purging p "
+                    "WHERE p.collection = e.collection AND p.record = e.record) ORDER BY "
+                    "e.collection, e.record, e.field, e.element, e.stamp");
   }
   if (!st.ok()) return st.status();
   std::string dump;

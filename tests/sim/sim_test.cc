@@ -96,11 +96,6 @@ struct KnownBug {
 
 const std::vector<KnownBug>& KnownBugs() {
   static const std::vector<KnownBug> kBugs = {
-      // sync/server_store_sqlite.cc, SqliteServerStore::Purge: a deleted record is purged while
-      // a tablet that saw the tombstone can still restore it; the restore lands on nothing.
-      {"restore-after-purge",
-       std::regex("server holds .* otherwise .*[1-9][0-9]* entries missing.*a restore of it was "
-                  "acknowledged")},
   };
   return kBugs;
 }
@@ -272,17 +267,15 @@ TEST_CASE("A new record for a participant just handed over is accepted", "[sim][
   RequirePasses(Pinned(7, 40, SimFeatures{true, false, false, false}));
 }
 
-// Not fixed yet: failing tests that do not fail the suite ([!mayfail]).
-
-// sync/server_store_sqlite.cc, SqliteServerStore::Purge: a deleted record is erased once every
-// holder has pulled past it, and a forget is queued. A tablet that has the tombstone but not yet
-// the forget may still restore the record (Store::Restore or ResolveDeleted(restore) succeed
-// locally). The restore is pushed and acknowledged, but lands on nothing: the server has no
-// entries left, the forget then drops the record from the tablet, and the interview with all
-// its notes is gone everywhere. The same purge erases unresolved kEditedWhileDeleted edits.
+// Found at a45a859, fixed by purging in two steps (PROTOCOL.md, Purge): a deleted record was
+// erased once every holder had pulled past it, and a forget queued. A tablet that had the
+// tombstone but not yet the forget could still restore the record; the restore was pushed and
+// acknowledged, but landed on nothing, the forget then dropped the record from the tablet, and
+// the interview with all its notes was gone everywhere. Now the entries stay until the forgets
+// are pulled, and a change pushed meanwhile keeps the record.
 // CARNET_SIM_SEED=18 CARNET_SIM_TABLETS=1 CARNET_SIM_OPS=20 CARNET_SIM_FEATURES=restores
-TEST_CASE("Known bug: a restore made before the forget of the purge arrives is lost",
-          "[sim][known][!mayfail]") {
+TEST_CASE("A restore made before the forget of the purge arrives keeps the record",
+          "[sim][regression]") {
   RequirePasses(Pinned(18, 20, SimFeatures{false, true, false, false}));
 }
 
