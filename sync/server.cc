@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -111,6 +112,7 @@ class SyncServer::Impl {
   ServerOptions options_;
   std::unique_ptr<httplib::Server> http_;  // an httplib::SSLServer when serving HTTPS
   std::thread listener_;
+  std::atomic<bool> listener_done_{false};
   int port_ = 0;
   std::atomic<int64_t> last_purge_ms_{0};
 };
@@ -310,7 +312,16 @@ Status SyncServer::Impl::Start() {
     return Status(StatusCode::kUnavailable,
                   "cannot listen on " + options_.host + ":" + std::to_string(options_.port));
   }
-  listener_ = std::thread([this] { http_->listen_after_bind(); });
+  listener_ = std::thread([this] {
+    http_->listen_after_bind();
+    listener_done_ = true;
+  });
+  // httplib's stop() does nothing until the listening thread has marked the server running: a
+  // Stop() right after Start() would then leave that thread in accept() for ever (seen as a test
+  // hanging in ~ServerFixture). Return only once stop() can work.
+  while (!http_->is_running() && !listener_done_) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   return Status::Ok();
 }
 
