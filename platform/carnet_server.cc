@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "carnet/posix_env.h"
+#include "carnet/report.h"
 #include "carnet/server.h"
 #include "carnet/server_store.h"
 #include "carnet/transport.h"
@@ -48,7 +49,10 @@ constexpr const char* kUsage =
     "  devices                               list enrolled tablets\n"
     "  revoke  --device ID                   refuse a tablet from now on\n"
     "  purge                                 drop what every tablet has acknowledged\n"
-    "  dump    [--device ID]                 live entries (of one tablet's scope)\n";
+    "  dump    [--device ID]                 live entries (of one tablet's scope)\n"
+    "  report  --from DATE --to DATE [--format csv|json]\n"
+    "                                        the programme's indicators for a period (dates\n"
+    "                                        YYYY-MM-DD, both included; sync/REPORT.md)\n";
 
 Result<Args> Parse(int argc, char** argv) {
   if (argc < 2) return carnet::InvalidArgument("missing command");
@@ -151,6 +155,19 @@ int Serve(carnet::ServerStore* store, carnet::Env* env, const ServeOptions& serv
   return 0;
 }
 
+int ReportCommand(carnet::ServerStore* store, const Args& args) {
+  const std::string format = args.Has("format") ? args.One("format") : "csv";
+  if (format != "csv" && format != "json") {
+    return Report(carnet::InvalidArgument("--format is csv or json, not '" + format + "'"));
+  }
+  Result<carnet::ProgrammeReport> report =
+      carnet::ComputeProgrammeReport(*store, args.One("from"), args.One("to"));
+  if (!report.ok()) return Report(report.status());
+  const std::string text = format == "csv" ? ReportCsv(*report) : ReportJson(*report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   Result<Args> args = Parse(argc, argv);
   if (!args.ok()) {
@@ -210,6 +227,7 @@ int Run(int argc, char** argv) {
     std::printf("purged %llu entries\n", static_cast<unsigned long long>(*purged));
     return 0;
   }
+  if (command == "report") return ReportCommand(store->get(), *args);
   if (command == "dump") {
     Result<std::string> dump = (*store)->ScopeDump(args->One("device"));
     if (!dump.ok()) return Report(dump.status());

@@ -388,6 +388,7 @@ class PostgresServerStore : public ServerStore {
                                        uint32_t limit) override;
   Result<uint64_t> Purge() override;
   Result<std::string> ScopeDump(const std::string& device_id) override;
+  Result<std::vector<Entry>> LiveEntries(const std::string& collection) override;
 
  private:
   Status PushIn(pqxx::transaction_base& txn, const Device& caller, const wire::PushRequest& push,
@@ -838,6 +839,26 @@ Result<std::string> PostgresServerStore::ScopeDump(const std::string& device_id)
   });
   if (!status.ok()) return status;
   return dump;
+}
+
+Result<std::vector<Entry>> PostgresServerStore::LiveEntries(const std::string& collection) {
+  std::vector<Entry> entries;
+  Status status = pool_.Run(pg::Pool::Isolation::kRepeatableReadReadOnly,
+                            [&](pqxx::transaction_base& txn) {
+    entries.clear();
+    for (const pqxx::row& r : txn.exec_params(
+             std::string("SELECT ") + kEntryColumns +
+                 " FROM entries e WHERE e.collection = $1 AND e.live ORDER BY e.record, e.field, "
+                 "e.element, e.stamp",
+             collection)) {
+      Result<Entry> e = ReadEntry(r);
+      if (!e.ok()) return e.status();
+      entries.push_back(std::move(e.value()));
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return entries;
 }
 
 }  // namespace

@@ -171,6 +171,7 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
                                        uint32_t limit) override;
   Result<uint64_t> Purge() override;
   Result<std::string> ScopeDump(const std::string& device_id) override;
+  Result<std::vector<Entry>> LiveEntries(const std::string& collection) override;
 
  private:
   // ScopeSource: what the scope tracker reads and writes.
@@ -1026,6 +1027,28 @@ Result<std::string> SqliteServerStore::ScopeDump(const std::string& device_id) {
   }
   if (!status.ok()) return status;
   return dump;
+}
+
+Result<std::vector<Entry>> SqliteServerStore::LiveEntries(const std::string& collection) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<sqlite::Statement*> st = db_->Query(
+      std::string("SELECT ") + kEntryColumns +
+          " FROM entries e WHERE e.collection = ? AND e.live = 1 ORDER BY e.record, e.field, "
+          "e.element, e.stamp",
+      collection);
+  if (!st.ok()) return st.status();
+  std::vector<Entry> entries;
+  Status status;
+  while ((*st)->Step(&status)) {
+    Result<Entry> e = ReadEntry(**st);
+    if (!e.ok()) {
+      (*st)->Reset();
+      return e.status();
+    }
+    entries.push_back(std::move(e.value()));
+  }
+  CARNET_RETURN_IF_ERROR(status);
+  return entries;
 }
 
 }  // namespace

@@ -68,6 +68,10 @@ class ServerStore {
   // The live entries of a device's scope, one line each in key order: what a tablet that is
   // up to date holds (its own Store::CanonicalDump(true)). Empty device: everything.
   virtual Result<std::string> ScopeDump(const std::string& device_id) = 0;
+
+  // Every live entry of `collection`, tombstones included, by record then key: what the
+  // programme report (sync/report.h) reads the winning values from.
+  virtual Result<std::vector<Entry>> LiveEntries(const std::string& collection) = 0;
 };
 
 // "sqlite:PATH" (or a bare path). Creates the file if needed.
