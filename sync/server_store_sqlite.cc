@@ -105,6 +105,22 @@ Result<Entry> ReadEntry(const sqlite::Statement& st) {
   return e;
 }
 
+// Every entry a query's rows hold, in its order.
+Result<std::vector<Entry>> ReadEntries(sqlite::Statement& st) {
+  std::vector<Entry> entries;
+  Status status;
+  while (st.Step(&status)) {
+    Result<Entry> e = ReadEntry(st);
+    if (!e.ok()) {
+      st.Reset();
+      return e.status();
+    }
+    entries.push_back(std::move(e.value()));
+  }
+  if (!status.ok()) return status;
+  return entries;
+}
+
 std::string TerritoriesJson(const std::vector<std::string>& territories) {
   // Territory names are checked to be plain ids on enrollment: nothing to escape.
   std::string json = "[";
@@ -436,18 +452,7 @@ Result<std::vector<Entry>> SqliteServerStore::LiveHeads(const std::string& colle
           " FROM entries e WHERE collection = ? AND record = ? AND field = ? AND live = 1",
       collection, record, field);
   if (!st.ok()) return st.status();
-  std::vector<Entry> heads;
-  Status status;
-  while ((*st)->Step(&status)) {
-    Result<Entry> e = ReadEntry(**st);
-    if (!e.ok()) {
-      (*st)->Reset();
-      return e.status();
-    }
-    heads.push_back(std::move(e.value()));
-  }
-  if (!status.ok()) return status;
-  return heads;
+  return ReadEntries(**st);
 }
 
 Result<std::optional<RecordScope>> SqliteServerStore::StoredScope(const std::string& collection,
@@ -1037,18 +1042,7 @@ Result<std::vector<Entry>> SqliteServerStore::LiveEntries(const std::string& col
           "e.element, e.stamp",
       collection);
   if (!st.ok()) return st.status();
-  std::vector<Entry> entries;
-  Status status;
-  while ((*st)->Step(&status)) {
-    Result<Entry> e = ReadEntry(**st);
-    if (!e.ok()) {
-      (*st)->Reset();
-      return e.status();
-    }
-    entries.push_back(std::move(e.value()));
-  }
-  CARNET_RETURN_IF_ERROR(status);
-  return entries;
+  return ReadEntries(**st);
 }
 
 }  // namespace
