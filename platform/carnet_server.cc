@@ -44,6 +44,7 @@ constexpr const char* kUsage =
     "  serve   [--listen HOST:PORT]          serve tablets (default 127.0.0.1:8470) over HTTPS:\n"
     "          --tls-cert FILE --tls-key FILE  the server's PEM certificate chain and key\n"
     "          or --plain-http               plain HTTP, on a loopback address only\n"
+    "          [--threads N]                 requests served at once (default 64)\n"
     "  enroll  --device ID --adviser ID --territory NAME [--territory NAME...]\n"
     "                                        enroll a tablet; prints its token\n"
     "  devices                               list enrolled tablets\n"
@@ -92,6 +93,7 @@ struct ServeOptions {
   int port = 0;
   std::string tls_cert_file;  // both empty: plain HTTP
   std::string tls_key_file;
+  int threads = carnet::ServerOptions().worker_threads;
 };
 
 // Checked before the store is opened, so that a refused command leaves nothing behind.
@@ -107,6 +109,12 @@ Result<ServeOptions> ParseServe(const Args& args) {
   serve.port = std::atoi(listen.c_str() + colon + 1);
   serve.tls_cert_file = args.One("tls-cert");
   serve.tls_key_file = args.One("tls-key");
+  if (args.Has("threads")) {
+    serve.threads = std::atoi(args.One("threads").c_str());
+    if (serve.threads < 1 || serve.threads > 4096) {
+      return carnet::InvalidArgument("--threads takes a number from 1 to 4096");
+    }
+  }
   const bool tls = !serve.tls_cert_file.empty() || !serve.tls_key_file.empty();
   const bool plain = args.Has("plain-http");
   if (plain && tls) {
@@ -141,6 +149,7 @@ int Serve(carnet::ServerStore* store, carnet::Env* env, const ServeOptions& serv
   carnet::ServerOptions options{serve.host, serve.port, env, store};
   options.tls_cert_file = serve.tls_cert_file;
   options.tls_key_file = serve.tls_key_file;
+  options.worker_threads = serve.threads;
   carnet::SyncServer server(options);
   Status started = server.Start();
   if (!started.ok()) return Report(started);

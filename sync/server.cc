@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -271,6 +272,8 @@ Status SyncServer::Impl::Start() {
   // A reply goes out as headers then body: without TCP_NODELAY the body waits for the client's
   // delayed acknowledgement of the headers, about 40 ms on Linux, on every small reply.
   http_->set_tcp_nodelay(true);
+  const size_t workers = static_cast<size_t>(std::max(1, options_.worker_threads));
+  http_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   // The requests of one sync follow one another at once; an idle connection is held only this
   // long (httplib announces it in a Keep-Alive header), which is also how long Stop() may wait
   // for a worker serving one.

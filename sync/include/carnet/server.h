@@ -31,6 +31,12 @@ struct ServerOptions {
   // Start() refuses unless IsLoopbackHost(host) (carnet/transport.h).
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Requests are served by a pool of threads, each holding one connection while it is in use
+  // and up to a second idle after (keep-alive): a sync ties one down from its first request to
+  // a second past its last. A night of hundreds of tablets syncing at once needs more than
+  // httplib's default (8 on this machine); tablets beyond the pool wait in the listen queue, and
+  // past their transfer timeout they retry (tests/bench/load_bench.cc, sync/SCALING.md).
+  int worker_threads = 64;
 };
 
 class SyncServer {
