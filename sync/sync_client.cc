@@ -20,6 +20,15 @@ constexpr const char* kPullSnapshotKey = "pull_snapshot";
 // cursor again. The pushes empty the outbox, so one more round normally suffices; the bound
 // only keeps a misbehaving server from looping us forever.
 constexpr int kMaxForgetRounds = 3;
+// After a clock_skew refusal, the outbox's operations stamped further than this ahead of the
+// server's time (just adopted from its reply) are re-stamped (PROTOCOL.md, The client): the
+// protocol's bound (15 minutes: the server's, and the core's HlcOptions default), plus a margin
+// for the error of the measured offset (half a round trip, a slow upload's included). Past it,
+// no server can have accepted an operation, not even in a push whose reply was lost, so no
+// other replica holds its stamp. Below the bound the server accepts them; between the two they
+// wait until time catches up with them, at most the margin, less than the retry after a
+// failed sync.
+constexpr int64_t kRestampAheadMs = HlcOptions{}.max_forward_skew_ms + 5 * 60'000;
 
 Result<uint64_t> ParseCursor(const std::optional<std::string>& text) {
   if (!text) return uint64_t{0};
@@ -102,6 +111,7 @@ Status SyncClient::Impl::PushAll(SyncProgress* progress) {
   Result<std::string> incarnation = PushIncarnation(false);
   if (!incarnation.ok()) return incarnation.status();
   bool renewed = false;
+  bool restamped = false;
   for (;;) {
     Result<std::vector<Operation>> ops = store_->PendingOperations(0, batch);
     if (!ops.ok()) return ops.status();
@@ -119,6 +129,18 @@ Status SyncClient::Impl::PushAll(SyncProgress* progress) {
       batch /= 2;
       env_->Log(LogLevel::kInfo, "sync: push batch too large, now " + std::to_string(batch));
       continue;
+    }
+    // Stamped by a clock set ahead, and refused: once re-stamped, the same operations again.
+    if (status.code() == StatusCode::kClockSkew && !restamped) {
+      restamped = true;
+      Result<size_t> moved = store_->RestampAhead(kRestampAheadMs);
+      if (!moved.ok()) return moved.status();
+      if (*moved > 0) {
+        env_->Log(LogLevel::kWarning, "sync: " + std::to_string(*moved) +
+                                          " operations stamped by a clock set ahead, re-stamped "
+                                          "at the server's time");
+        continue;
+      }
     }
     CARNET_RETURN_IF_ERROR(status);
     if (reply.stale_incarnation) {

@@ -26,6 +26,9 @@ class Ledger {
   // Records an operation found in a tablet's outbox. Empty when new or seen before unchanged;
   // otherwise what is wrong (the same id for another operation: a sequence number reused).
   std::string Record(const Operation& op);
+  // Replaces an operation by its re-stamped self (Store::RestampAhead); the oracles have judged
+  // that this is all that changed.
+  void Restamp(const Operation& op) { ops_[{op.device, op.seq}] = op; }
   const Operation* Find(const std::string& device, uint64_t seq) const;
   // The operations of each device up to its acknowledged sequence number.
   std::vector<const Operation*> UpTo(const std::map<std::string, uint64_t>& acknowledged) const;

@@ -65,18 +65,9 @@ void World::Heal() {
   }
   network_.DeliverAllHeld();
   TakeServerViolations();
-  // A tablet that stamped changes years ahead can never have them accepted (README.md).
-  int64_t ahead = 0;
-  for (const auto& t : tablets_) {
-    int64_t stamped = HlcPhysicalMs(t->store->LastHlc()) - clock_.now_ms;
-    bool years = stamped > 30 * kDayMs;
-    t->poisoned = years && config_.excuse_years_ahead;
-    if (!years) ahead = std::max(ahead, stamped);
-    t->env->set_skew_ms(0);
-  }
-  // Changes stamped while a clock ran days ahead wait until the world's time reaches them;
-  // nobody waits years.
-  if (ahead > kSkewBoundMs - kMinuteMs) clock_.now_ms += ahead - kSkewBoundMs + kMinuteMs;
+  // Changes stamped while a clock ran ahead (days, years) wait for nothing: refused, they are
+  // re-stamped. Only those a few minutes past the bound wait for the world's time, a few rounds.
+  for (const auto& t : tablets_) t->env->set_skew_ms(0);
 
   std::string previous;
   std::string failures;
@@ -90,13 +81,6 @@ void World::Heal() {
       Status status = t->client->SyncNow();
       TakeServerViolations();
       CheckClock(*t, "while healing");
-      if (t->poisoned) {
-        if (status.code() != StatusCode::kClockSkew) {
-          Violation(t->Name() + ", which stamped changes years ahead, synced with: " +
-                    (status.ok() ? "ok" : status.ToString()));
-        }
-        continue;
-      }
       if (!status.ok()) failures += "\n    " + t->Name() + ": " + status.ToString();
       // Whatever changes on the server moves its sequence, and so every cursor an up-to-date
       // pull hands out. The purge runs after a pull and judges by the cursors pulled from, so
@@ -125,7 +109,6 @@ void World::Check() {
 
   // Nothing typed is lost: every change of a tablet that can sync reached the server.
   for (const auto& t : tablets_) {
-    if (t->poisoned) continue;
     Result<uint64_t> pending = t->store->PendingCount();
     if (!pending.ok() || *pending != 0) {
       Violation(t->Name() + ": operations never acknowledged: " +
@@ -158,9 +141,7 @@ void World::Check() {
   }
   Model model(ledger_.UpTo(acknowledged), Schema::Programme());
   CheckServer(model);
-  for (const auto& t : tablets_) {
-    if (!t->poisoned) CheckTablet(*t, model);
-  }
+  for (const auto& t : tablets_) CheckTablet(*t, model);
 }
 
 // The server holds exactly what the acknowledged operations make, but for deleted records it

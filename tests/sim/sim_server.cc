@@ -121,9 +121,22 @@ Delivery SimServer::Push(const Device& device, const Formats& formats, const std
       }
     }
   }
+  // The operations a store's life was acknowledged already are duplicates by their number,
+  // whatever they hold (PROTOCOL.md, Push): a push delivered late, or the operations a tablet
+  // re-stamped after a clock_skew refusal, under their old stamps. The server applies nothing
+  // of them, nor of a stale incarnation's push.
+  const std::pair<std::string, std::string> life{device.id, push.incarnation};
+  const uint64_t known = push.incarnation.empty() || !lives_.count(life) ? 0 : lives_.at(life);
   Result<wire::PushReply> reply = store_->Push(device, push);
   if (!reply.ok()) return {Fail(formats.reply, reply.status()), {}};
-  NoteApplied(push.ops);
+  if (!reply->stale_incarnation) {
+    std::vector<Operation> judged;
+    for (const Operation& op : push.ops) {
+      if (op.seq > known) judged.push_back(op);
+    }
+    NoteApplied(judged);
+    if (!push.incarnation.empty()) lives_[life] = std::max(known, reply->acknowledged_seq);
+  }
   if (plant_ == Plant::kApplyTwice && rng_.Chance(0.3)) {
     for (const Operation& op : push.ops) {
       if (op.kind != OpKind::kAppend || op.seq <= device.acknowledged_seq) continue;

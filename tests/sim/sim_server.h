@@ -61,7 +61,8 @@ class SimServer {
   // The error reply the server would give to `request`.
   HttpReply ErrorFor(const HttpRequest& request, const Status& status);
 
-  // Every operation the server accepted in a batch, by (device, seq).
+  // Every operation the server accepted in a batch, by (device, seq): judged by what it holds,
+  // not known as a duplicate by its number (an incarnation's acknowledged operations).
   const std::map<std::pair<std::string, uint64_t>, Operation>& applied() const { return applied_; }
   // What the server did that it must never do, as it happened.
   std::vector<std::string> TakeViolations() { return std::exchange(violations_, {}); }
@@ -88,6 +89,8 @@ class SimServer {
   std::unique_ptr<ServerStore> store_;
   int64_t last_purge_ms_ = 0;
   std::map<std::pair<std::string, uint64_t>, Operation> applied_;
+  // Per (device, store incarnation), the highest sequence number acknowledged to it.
+  std::map<std::pair<std::string, std::string>, uint64_t> lives_;
   std::vector<std::string> violations_;
 };
 

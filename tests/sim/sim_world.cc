@@ -12,6 +12,10 @@ namespace {
 
 constexpr int64_t kStartMs = 1'763'900'000'000;  // November 2025
 constexpr int64_t kYearMs = 365 * kDayMs;
+// The client re-stamps what is more than this ahead of the server's time (sync_client.cc: the
+// bound and a margin for the measured offset). New stamps start above the greatest other stamp
+// the tablet keeps, which may be as far ahead: a minute more for the offset's error.
+constexpr int64_t kRestampAheadMs = kSkewBoundMs + 5 * kMinuteMs;
 
 std::string RunDir(const SimConfig& config) {
   return config.dir + "/carnet-sim-" + std::to_string(::getpid()) + "-" +
@@ -161,7 +165,9 @@ SimResult World::Run() {
                   " CARNET_SIM_TABLETS=" + std::to_string(config_.tablets) +
                   " CARNET_SIM_OPS=" + std::to_string(config_.ops_per_tablet) +
                   " CARNET_SIM_FEATURES=" + config_.features.List() +
-                  (config_.excuse_years_ahead ? "" : " CARNET_SIM_YEARS_AHEAD=" + Decimal(config_.years_ahead_chance));
+                  (config_.years_ahead_chance == SimConfig().years_ahead_chance
+                       ? ""
+                       : " CARNET_SIM_YEARS_AHEAD=" + Decimal(config_.years_ahead_chance));
   return result;
 }
 
@@ -197,7 +203,8 @@ std::string World::Stats() const {
          " h simulated, " + std::to_string(stats_.heal_rounds) + " rounds to converge; end state: " +
          std::to_string(stats_.records) + " records, " + std::to_string(stats_.deleted) +
          " deleted, " + std::to_string(stats_.conflicts) + " conflicts" +
-         (years_tablet_ >= 0 ? ", tab-" + std::to_string(years_tablet_) + " set years ahead" : "");
+         (years_tablet_ >= 0 ? ", tab-" + std::to_string(years_tablet_) + " set years ahead" : "") +
+         (stats_.restamped > 0 ? ", " + std::to_string(stats_.restamped) + " re-stamps" : "");
 }
 
 void World::Violation(std::string what) {
@@ -295,12 +302,95 @@ void World::Capture(SimTablet& t, bool changed, Hlc before) {
 
 void World::CheckClock(SimTablet& t, const std::string& when) {
   Hlc now = t.store->LastHlc();
+  if (now < t.last_hlc && TakeRestamp(t)) {
+    t.last_hlc = now;
+    return;
+  }
   if (now < t.last_hlc) {
     Violation(t.Name() + ": HLC went back " + when + ", from " +
               StampToString(Stamp{t.last_hlc, t.me.device}) + " to " +
               StampToString(Stamp{now, t.me.device}));
   }
   t.last_hlc = std::max(t.last_hlc, now);
+}
+
+// The one time a tablet's clock may go back: it re-stamped the operations a clock set ahead had
+// stamped, after the server refused them (Store::RestampAhead). Judged here: only operations no
+// server accepted (neither in this run nor ever: more than the bound ahead of the true time), now
+// stamped near the true time, in the same order, and otherwise the same operations (their refs
+// following the stamps that moved). The ledger takes the new stamps. False when no operation
+// changed stamp: nothing explains the clock going back.
+bool World::TakeRestamp(SimTablet& t) {
+  Result<std::vector<Operation>> outbox = t.store->PendingOperations(0, 100'000'000);
+  if (!outbox.ok()) {
+    Violation(t.Name() + ": reading the outbox: " + outbox.status().ToString());
+    return false;
+  }
+  std::map<uint64_t, const Operation*> pending;
+  for (const Operation& op : *outbox) pending[op.seq] = &op;
+  // Each operation as it stands now: in the outbox, else as the server accepted it.
+  std::vector<std::pair<Operation, Operation>> moved;  // (in the ledger, now)
+  for (uint64_t seq = 1; seq <= t.captured_seq; ++seq) {
+    const Operation* made = ledger_.Find(t.me.device, seq);
+    const Operation* now = nullptr;
+    if (auto it = pending.find(seq); it != pending.end()) {
+      now = it->second;
+    } else if (auto it = server_.applied().find({t.me.device, seq}); it != server_.applied().end()) {
+      now = &it->second;
+    }
+    if (made != nullptr && now != nullptr && !(*made == *now)) moved.emplace_back(*made, *now);
+  }
+  if (moved.empty()) return false;
+  std::map<Stamp, Stamp> renames;
+  for (const auto& [made, now] : moved) renames[made.stamp()] = now.stamp();
+  Hlc previous = 0;
+  for (const auto& [made, now] : moved) {
+    std::string id = made.device + "#" + std::to_string(made.seq) + " (" + OpKindName(made.kind) +
+                     " " + made.collection + "/" + made.record + "/" + made.field + ")";
+    std::string from_to = " from " + StampToString(made.stamp()) + " to " + StampToString(now.stamp());
+    int64_t was_ahead = HlcPhysicalMs(made.hlc) - clock_.now_ms;
+    if (was_ahead <= kSkewBoundMs) {
+      Violation(t.Name() + " re-stamped " + id + from_to + ", only " +
+                std::to_string(was_ahead / 1000) + " s ahead: a server may hold it");
+    }
+    auto accepted = server_.applied().find({made.device, made.seq});
+    if (accepted != server_.applied().end() && accepted->second == made) {
+      Violation(t.Name() + " re-stamped " + id + from_to + ", which the server had accepted");
+    }
+    if (HlcPhysicalMs(now.hlc) - clock_.now_ms > kRestampAheadMs + kMinuteMs) {
+      Violation(t.Name() + " re-stamped " + id + from_to + ", still far ahead");
+    }
+    if (now.hlc <= previous) {
+      Violation(t.Name() + " re-stamped " + id + from_to + ", out of the order of its operations");
+    }
+    previous = now.hlc;
+    Operation expected = made;
+    expected.hlc = now.hlc;
+    for (Stamp& ref : expected.refs) {
+      if (auto it = renames.find(ref); it != renames.end()) ref = it->second;
+    }
+    if (!(expected == now)) {
+      Violation(t.Name() + " re-stamped " + id + from_to + " into another operation: " +
+                OpKindName(now.kind) + " on " + now.collection + "/" + now.record + "/" + now.field);
+    }
+    for (const Stamp& ref : now.refs) {
+      if (!(ref < now.stamp())) {
+        Violation(t.Name() + " re-stamped " + id + from_to + ", below " + StampToString(ref) +
+                  ", which it refers to");
+      }
+    }
+  }
+  for (const auto& [made, now] : moved) {
+    ledger_.Restamp(now);
+    t.seen.erase(made.stamp());
+    t.seen.insert(now.stamp());
+  }
+  trace_.Add(clock_.now_ms, t.Name() + " re-stamped " + std::to_string(moved.size()) +
+                                " operations stamped ahead, the first from " +
+                                StampToString(moved.front().first.stamp()) + " to " +
+                                StampToString(moved.front().second.stamp()));
+  ++stats_.restamped;
+  return true;
 }
 
 void World::Sync(SimTablet& t) {

@@ -33,10 +33,8 @@ struct SimConfig {
   int offline_ops = 0;
   int min_days = 0;
   // Chance that one tablet's clock is set years ahead during the run. The server must refuse
-  // what it stamps then; such a tablet can never sync again (README.md), and the oracles leave
-  // it out unless `excuse_years_ahead` is false.
+  // what it stamps then; the tablet re-stamps it once refused, and is judged as the others.
   double years_ahead_chance = 0.05;
-  bool excuse_years_ahead = true;
   SimFeatures features;
   Plant plant = Plant::kNone;
   std::string dir;  // where the run's SQLite files go (a folder of its own is made inside)

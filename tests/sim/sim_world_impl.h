@@ -38,7 +38,6 @@ struct SimTablet {
   Hlc last_hlc = 0;           // the greatest Store::LastHlc() seen
   std::set<Stamp> seen;       // stamps it made or was sent: all its operations may refer to
   int changes_left = 0;
-  bool poisoned = false;      // stamped years ahead: can never sync again (see README)
   bool snapshot_taken = false;
   std::string Name() const { return me.device; }
 };
@@ -46,6 +45,7 @@ struct SimTablet {
 struct SimStats {
   int changes = 0, refused = 0, syncs = 0, failed_syncs = 0, crashes = 0, restarts = 0;
   int server_restarts = 0, heal_rounds = 0, conflicts = 0, deleted = 0, records = 0;
+  int restamped = 0;  // times a tablet re-stamped operations stamped ahead
 };
 
 class World {
@@ -67,6 +67,7 @@ class World {
   void PartitionEvent();
   void Capture(SimTablet& t, bool changed, Hlc before);
   void CheckClock(SimTablet& t, const std::string& when);
+  bool TakeRestamp(SimTablet& t);
   void Violation(std::string what);
   void TakeServerViolations();
   std::string Stats() const;

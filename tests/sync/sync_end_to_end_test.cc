@@ -219,16 +219,20 @@ TEST_CASE("A tablet whose clock runs ahead is refused, adopts the server's time,
           "[sync][client][e2e]") {
   TempDir dir;
   CentralServer central(dir);
-  const int64_t ahead = 20 * 60'000;
+  // Past the server's bound (15 minutes), but not so far that the server cannot have accepted
+  // them in a push whose reply was lost: the client leaves such stamps as they are.
+  const int64_t ahead = 18 * 60'000;
   Tablet a(dir, "tab-a", kTabletStartMs + ahead, 1);
   a.Connect(central.url(), TestSyncOptions(central.Enroll("tab-a")));
   std::string p = a->NewId();
   SYNC_REQUIRE_OK(a->Put("participants", p, NewParticipant()));
+  const std::vector<Operation> made = a.Outbox();
 
   Status refused = a.client().SyncNow();
 
   CHECK(refused.code() == StatusCode::kClockSkew);
   CHECK(a.Pending() == 4);
+  CHECK(a.Outbox() == made);
   CHECK(a.client().status().clock_offset_ms == -ahead);
   CHECK(a.client().status().state == SyncState::kError);
 
@@ -239,6 +243,92 @@ TEST_CASE("A tablet whose clock runs ahead is refused, adopts the server's time,
   SYNC_REQUIRE_OK(a.client().SyncNow());
   CHECK(a.Pending() == 0);
   CHECK(a.client().status().clock_offset_ms == -ahead);
+}
+
+// The simulation's "Known bug: a tablet that once stamped a change years ahead never syncs
+// again": refused, the changes are re-stamped at the server's time and pushed again at once,
+// whether the device's clock has been set right meanwhile or still reads years ahead.
+TEST_CASE_METHOD(CentralFixture,
+                 "A tablet that stamped changes years ahead re-stamps them and syncs at once",
+                 "[sync][client][e2e]") {
+  const bool clock_set_right = GENERATE(false, true);
+  auto recording = std::make_unique<LosingTransport>(CurlTo(central.url()), 0);
+  LosingTransport* transport = recording.get();
+  SyncClient client(&a.store(), &a.env(), std::move(recording),
+                    TestSyncOptions(central.Enroll("tab-a")));
+  b.Connect(central.url(), TestSyncOptions(central.Enroll("tab-b")));
+  std::string p = b->NewId();
+  SYNC_REQUIRE_OK(b->Put("participants", p, NewParticipant()));
+  SYNC_REQUIRE_OK(b.client().SyncNow());
+  SYNC_REQUIRE_OK(client.SyncNow());
+
+  // The tablet's clock is set three years ahead, and its adviser works on: over a colleague's
+  // value, over its own values stamped years ahead, a note and its revision.
+  const int64_t ahead = 3 * 365LL * 24 * 3'600'000;
+  a.env().Advance(ahead);
+  SYNC_REQUIRE_OK(a->Set("participants", p, "phase", "job_search"));
+  std::string q = a->NewId();
+  SYNC_REQUIRE_OK(a->Put("participants", q, NewParticipant()));
+  SYNC_REQUIRE_OK(a->Set("participants", q, "phase", "health"));
+  std::string interview = a->NewId();
+  SYNC_REQUIRE_OK(a->Put("interviews", interview, {{"participant", q}, {"place", "home"}}));
+  Result<Stamp> note = a->Append("interviews", interview, "notes", "first visit");
+  SYNC_REQUIRE_OK(note);
+  SYNC_REQUIRE_OK(a->Append("interviews", interview, "notes", "first visit, at home", *note));
+  const uint64_t made = a.Pending();
+  if (clock_set_right) a.env().Advance(-ahead);
+  central.env().Advance(60'000);
+  a.env().Advance(60'000);
+  transport->paths()->clear();
+  transport->push_replies()->clear();
+
+  SYNC_REQUIRE_OK(client.SyncNow());
+
+  // Refused (422, nothing applied), re-stamped at the server's time, pushed again at once.
+  std::vector<std::string> expected{"/v1/push", "/v1/push", "/v1/pull"};
+  CHECK(*transport->paths() == expected);
+  REQUIRE(transport->push_replies()->size() == 2);
+  CHECK(transport->push_replies()->at(0).status == 422);
+  CHECK(transport->push_replies()->at(1).status == 200);
+  CHECK(a.Pending() == 0);
+  CHECK(client.status().clock_offset_ms == (clock_set_right ? 0 : -ahead));
+  const int64_t bound = central.env().NowMillis() + 15 * 60'000;
+  CHECK(HlcPhysicalMs(a->LastHlc()) <= bound);
+  CHECK(a.Dump() == central.ScopeDump("tab-a"));
+
+  // The colleague receives it all, stamped at the true time, and reads what was meant.
+  SYNC_REQUIRE_OK(b.client().SyncNow());
+  CHECK(b.Dump() == a.Dump());
+  for (Tablet* t : {&a, &b}) {
+    FieldValue phase = FieldOf(*t, p, "phase");
+    CHECK(phase.value == "job_search");
+    CHECK_FALSE(phase.in_conflict);
+    CHECK(HlcPhysicalMs(phase.stamp->hlc) <= bound);
+    CHECK(FieldOf(*t, q, "phase").value == "health");
+    CHECK_FALSE(FieldOf(*t, q, "phase").in_conflict);
+    std::vector<LogEntry> notes = FieldOf(*t, interview, "notes", "interviews").entries;
+    REQUIRE(notes.size() == 2);
+    CHECK(notes[1].revises == notes[0].stamp);
+    CHECK(HlcPhysicalMs(notes[1].stamp.hlc) <= bound);
+    Result<std::vector<Conflict>> conflicts = (*t)->Conflicts();
+    SYNC_REQUIRE_OK(conflicts);
+    CHECK(conflicts->empty());
+  }
+  Result<std::vector<Device>> devices = central.store().Devices();
+  SYNC_REQUIRE_OK(devices);
+  for (const Device& d : *devices) {
+    if (d.id == "tab-a") CHECK(d.acknowledged_seq >= made);
+  }
+
+  // From then on the tablet syncs as any other.
+  central.env().Advance(60'000);
+  a.env().Advance(60'000);
+  SYNC_REQUIRE_OK(a->Set("participants", p, "phase", "in_work_followup"));
+  SYNC_REQUIRE_OK(client.SyncNow());
+  SYNC_REQUIRE_OK(b.client().SyncNow());
+  CHECK(FieldOf(b, p, "phase").value == "in_work_followup");
+  CHECK_FALSE(FieldOf(b, p, "phase").in_conflict);
+  CHECK(b.Dump() == a.Dump());
 }
 
 TEST_CASE_METHOD(CentralFixture, "A revoked tablet is refused at once and keeps its changes",
