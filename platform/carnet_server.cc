@@ -197,7 +197,7 @@ int Run(int argc, char** argv) {
       return 2;
     }
   }
-  carnet::PosixEnv env({carnet::LogLevel::kInfo, ""});
+  carnet::PosixEnv env({carnet::LogLevel::kInfo, "", /*json_lines=*/true});
   Result<std::unique_ptr<carnet::ServerStore>> store = carnet::OpenServerStore(spec, {&env});
   if (!store.ok()) return Report(store.status());
   if (command == "serve") return Serve(store->get(), &env, *serve);

@@ -35,8 +35,50 @@ uint64_t PosixEnv::RandomU64() {
   return value;
 }
 
+namespace {
+
+// A JSON string, quotes included.
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 void PosixEnv::Log(LogLevel level, std::string_view message) {
   if (level < options_.min_level) return;
+  if (options_.json_lines) {
+    const int64_t now = NowMillis();
+    const time_t seconds = static_cast<time_t>(now / 1000);
+    tm utc{};
+    gmtime_r(&seconds, &utc);
+    char time[64];
+    std::snprintf(time, sizeof time, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                  static_cast<int>(now % 1000));
+    const std::string line = std::string("{\"time\":\"") + time + "\",\"level\":\"" +
+                             LogLevelName(level) + "\",\"message\":" + JsonString(message) + "}\n";
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return;
+  }
   std::lock_guard<std::mutex> lock(log_mutex_);
   std::fprintf(stderr, "carnet %s: %.*s\n", LogLevelName(level), static_cast<int>(message.size()),
                message.data());

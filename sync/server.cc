@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "carnet/transport.h"
@@ -109,6 +111,9 @@ class SyncServer::Impl {
   void HandlePull(const httplib::Request& req, httplib::Response& res);
   void HandleStatus(const httplib::Request& req, httplib::Response& res);
   void MaybePurge();
+  void HandleMetrics(const httplib::Request& req, httplib::Response& res);
+  // Counts a request once its reply is written (httplib's logger).
+  void Count(const httplib::Request& req, const httplib::Response& res);
 
   ServerOptions options_;
   std::unique_ptr<httplib::Server> http_;  // an httplib::SSLServer when serving HTTPS
@@ -116,6 +121,13 @@ class SyncServer::Impl {
   std::atomic<bool> listener_done_{false};
   int port_ = 0;
   std::atomic<int64_t> last_purge_ms_{0};
+  // What /metrics reports (sync/OPERATIONS.md), since this process started.
+  std::mutex metrics_mutex_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;  // (path, HTTP status) -> count
+  std::atomic<uint64_t> operations_applied_{0};
+  std::atomic<uint64_t> operations_duplicate_{0};
+  std::atomic<uint64_t> entries_served_{0};
+  std::atomic<uint64_t> forgets_served_{0};
 };
 
 void SyncServer::Impl::Fail(httplib::Response& res, wire::Format format, const Status& status) {
@@ -198,6 +210,8 @@ void SyncServer::Impl::HandlePush(const httplib::Request& req, httplib::Response
                                               reply.status().ToString());
     return Fail(res, formats.reply, reply.status());
   }
+  operations_applied_ += reply->applied;
+  operations_duplicate_ += reply->duplicates;
   Reply(res, formats.reply, reply.value());
 }
 
@@ -216,6 +230,8 @@ void SyncServer::Impl::HandlePull(const httplib::Request& req, httplib::Response
           ? options_.store->PullSnapshot(device, pull.snapshot, pull.limit)
           : options_.store->Pull(device, pull.cursor, pull.limit);
   if (!reply.ok()) return Fail(res, formats.reply, reply.status());
+  entries_served_ += reply->entries.size();
+  forgets_served_ += reply->forget.size();
   Reply(res, formats.reply, reply.value());
   MaybePurge();
 }
@@ -239,6 +255,71 @@ void SyncServer::Impl::MaybePurge() {
   if (!purged.ok()) {
     options_.env->Log(LogLevel::kWarning, "purge failed: " + purged.status().ToString());
   }
+}
+
+void SyncServer::Impl::Count(const httplib::Request& req, const httplib::Response& res) {
+  // Known paths only: a scanner's thousand made-up paths must not grow the table.
+  static const char* const kPaths[] = {"/v1/push", "/v1/pull", "/v1/status", "/healthz",
+                                       "/metrics"};
+  std::string path = "other";
+  for (const char* known : kPaths) {
+    if (req.path == known) path = known;
+  }
+  std::lock_guard<std::mutex> lock(metrics_mutex_);
+  ++requests_[{path, res.status}];
+}
+
+// Prometheus text format (version 0.0.4). Served to this machine only: the scraping agent runs
+// beside the server, and device ids are not for the network at large.
+void SyncServer::Impl::HandleMetrics(const httplib::Request& req, httplib::Response& res) {
+  if (!IsLoopbackHost(req.remote_addr)) {
+    res.status = 403;
+    res.set_content("metrics are served to loopback addresses only\n", "text/plain");
+    return;
+  }
+  std::string text =
+      "# HELP carnet_requests_total Requests answered, by path and HTTP status.\n"
+      "# TYPE carnet_requests_total counter\n";
+  uint64_t errors = 0;
+  {
+    std::lock_guard<std::mutex> lock(metrics_mutex_);
+    for (const auto& [key, count] : requests_) {
+      text += "carnet_requests_total{path=\"" + key.first + "\",code=\"" +
+              std::to_string(key.second) + "\"} " + std::to_string(count) + "\n";
+      if (key.second >= 400) errors += count;
+    }
+  }
+  auto counter = [&](const char* name, const char* help, uint64_t value) {
+    text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+            " " + std::to_string(value) + "\n";
+  };
+  counter("carnet_errors_total", "Requests answered with an error (HTTP 4xx and 5xx).", errors);
+  counter("carnet_operations_applied_total", "Pushed operations that changed the records.",
+          operations_applied_.load());
+  counter("carnet_operations_duplicate_total",
+          "Pushed operations the server held already (retries, late deliveries).",
+          operations_duplicate_.load());
+  counter("carnet_entries_served_total", "Entries sent to tablets by pulls.",
+          entries_served_.load());
+  counter("carnet_forgets_served_total", "Records tablets were told to forget.",
+          forgets_served_.load());
+  Result<std::vector<Device>> devices = options_.store->Devices();
+  if (devices.ok()) {
+    text +=
+        "# HELP carnet_device_last_contact_seconds When each enrolled device last pushed or "
+        "pulled (Unix time; 0: never).\n"
+        "# TYPE carnet_device_last_contact_seconds gauge\n";
+    for (const Device& d : *devices) {
+      // Device ids are [A-Za-z0-9._:-]: nothing to escape in a label.
+      text += "carnet_device_last_contact_seconds{device=\"" + d.id + "\",revoked=\"" +
+              (d.revoked ? "true" : "false") + "\"} " +
+              std::to_string(d.last_contact_ms / 1000) + "\n";
+    }
+  } else {
+    options_.env->Log(LogLevel::kWarning,
+                      "metrics: cannot list devices: " + devices.status().ToString());
+  }
+  res.set_content(text, "text/plain; version=0.0.4");
 }
 
 Status SyncServer::Impl::Start() {
@@ -303,6 +384,11 @@ Status SyncServer::Impl::Start() {
   http_->Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
     HandleStatus(req, res);
   });
+  http_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleMetrics(req, res);
+  });
+  http_->set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) { Count(req, res); });
   http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });

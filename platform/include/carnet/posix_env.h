@@ -15,6 +15,9 @@ struct PosixEnvOptions {
   // Where stores given as bare file names live; defaults to $CARNET_DATA_DIR, then
   // $XDG_DATA_HOME/carnet, then $HOME/.local/share/carnet, then the working directory.
   std::string data_directory;
+  // Log lines as JSON objects, {"time", "level", "message"}, one a line: what a log collector
+  // reads without a parser of its own (carnet-server). Otherwise "carnet LEVEL: message".
+  bool json_lines = false;
 };
 
 class PosixEnv : public Env {
