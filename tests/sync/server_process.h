@@ -83,14 +83,22 @@ class ServerProcess {
   void Kill() { End(SIGKILL); }
   // SIGTERM: the server finishes the requests in flight and exits.
   void Stop() { End(SIGTERM); }
+  // Sends `signal` without waiting; Wait() then gives the exit status (waitpid's).
+  void Signal(int signal) {
+    if (pid_ > 0) kill(pid_, signal);
+  }
+  int Wait() {
+    int status = -1;
+    if (pid_ > 0) waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
 
  private:
   void End(int signal) {
     if (pid_ <= 0) return;
     kill(pid_, signal);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
+    Wait();
   }
 
   std::string scheme_;
