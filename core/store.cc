@@ -57,7 +57,10 @@ Store::Impl::Impl(const StoreOptions& options, std::unique_ptr<sqlite::Database>
       clock_(options.env, options.clock) {}
 
 Status Store::Impl::Initialize() {
-  CARNET_RETURN_IF_ERROR(db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  // secure_delete: a deleted row is overwritten with zeros in its page, so that an erasure (and
+  // any purge or forget) leaves no copy of the data in the file's free space.
+  CARNET_RETURN_IF_ERROR(
+      db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"));
   Result<sqlite::Statement*> version_query = db_->Prepare("PRAGMA user_version");
   if (!version_query.ok()) return version_query.status();
   Status status;

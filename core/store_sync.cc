@@ -4,6 +4,7 @@
 #include <set>
 
 #include "carnet/store.h"
+#include "core/store_erase.h"
 #include "core/store_impl.h"
 
 namespace carnet {
@@ -145,7 +146,8 @@ Status Store::Impl::ForgetRecords(const std::string& collection, const std::stri
 Result<ApplyStats> Store::ApplyPulled(
     const std::vector<Entry>& entries,
     const std::vector<std::pair<std::string, std::string>>& forget,
-    const std::vector<std::pair<std::string, std::string>>& sync_state) {
+    const std::vector<std::pair<std::string, std::string>>& sync_state,
+    const std::vector<Erasure>& erase) {
   std::unique_lock<std::recursive_mutex> lock(impl_->mutex_);
   Hlc newest = 0;
   for (const Entry& e : entries) {
@@ -158,6 +160,7 @@ Result<ApplyStats> Store::ApplyPulled(
       return InvalidArgument("cannot forget " + collection + " " + id + ": no such record kind");
     }
   }
+  for (const Erasure& e : erase) CARNET_RETURN_IF_ERROR(ValidateErasure(*impl_->schema_, e));
   CARNET_RETURN_IF_ERROR(impl_->BeginTransaction());
   ApplyStats stats;
   Status status = [&]() -> Status {
@@ -190,6 +193,7 @@ Result<ApplyStats> Store::ApplyPulled(
     for (const auto& [collection, id] : forget) {
       CARNET_RETURN_IF_ERROR(impl_->ForgetRecords(collection, id));
     }
+    for (const Erasure& e : erase) CARNET_RETURN_IF_ERROR(EraseFromReplica(*impl_, e).status());
     for (const auto& [key, value] : sync_state) {
       Result<sqlite::Statement*> put =
           impl_->db_->Prepare("INSERT OR REPLACE INTO sync_state VALUES(?, ?)");
@@ -207,6 +211,7 @@ Result<ApplyStats> Store::ApplyPulled(
   if (newest != 0) (void)impl_->clock_.Observe(newest);  // checked above, cannot be refused
   std::vector<Change> changes;
   CARNET_RETURN_IF_ERROR(impl_->CommitTransaction(&changes));
+  if (!erase.empty()) ScrubAfterErasure(*impl_);
   lock.unlock();
   impl_->Notify(changes);
   return stats;

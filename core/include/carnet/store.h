@@ -84,6 +84,13 @@ struct Change {
 using Observer = std::function<void(const std::vector<Change>&)>;
 using ObserverId = uint64_t;
 
+// An erasure order (GDPR art. 17; sync/PROTOCOL.md, Erasure): a participant, and records the
+// server erased with them (any this replica holds goes too, whoever it names now).
+struct Erasure {
+  std::string participant;
+  std::vector<std::pair<std::string, std::string>> records;  // (collection, id)
+};
+
 struct ApplyStats {
   size_t applied = 0;     // operations that changed something
   size_t duplicates = 0;  // operations already known
@@ -214,17 +221,29 @@ class Store {
       const std::vector<Operation>& ops,
       const std::vector<std::pair<std::string, std::string>>& sync_state = {});
   // Merges entry states pulled from the server (see carnet/merge.h, MergeEntry), then forgets the
-  // records named in `forget` (see Forget), all in one transaction with `sync_state`. All or
-  // nothing: a malformed entry, a stamp too far ahead, or a record to forget that still has
-  // operations in the outbox (kFailedPrecondition: push first) refuses the whole batch.
+  // records named in `forget` (see Forget), then carries out the erasures (see Erase), all in
+  // one transaction with `sync_state`. All or nothing: a malformed entry, a stamp too far ahead,
+  // or a record to forget or erase that still has operations in the outbox (kFailedPrecondition:
+  // push first) refuses the whole batch. With erasures, the WAL is checkpointed and truncated
+  // once the batch is committed.
   Result<ApplyStats> ApplyPulled(
       const std::vector<Entry>& entries,
       const std::vector<std::pair<std::string, std::string>>& forget,
-      const std::vector<std::pair<std::string, std::string>>& sync_state);
+      const std::vector<std::pair<std::string, std::string>>& sync_state,
+      const std::vector<Erasure>& erase = {});
   // Removes a record and, for a participant, every record that belongs to them, from this
   // replica only: no operation is made (the records left this device's scope, or the server
   // purged them). Refused with kFailedPrecondition while the outbox holds changes to them.
   Status Forget(const std::string& collection, const std::string& id);
+  // Erases a participant from this replica, on the server's order (GDPR art. 17): in one
+  // transaction, every entry (history and conflicts included) of the participant, of the records
+  // whose participant field's winning value names them, and of `records`; and, in any other
+  // record, the entries of fields of type ref that name them. No operation is made. The rows are
+  // zeroed in the file (PRAGMA secure_delete) and the WAL is checkpointed and truncated before
+  // this returns, so that no copy of them is left in either. Refused with kFailedPrecondition
+  // while the outbox holds changes to them (push first: the server drops them).
+  Status Erase(const std::string& participant,
+               const std::vector<std::pair<std::string, std::string>>& records = {});
   Result<std::optional<std::string>> GetSyncState(const std::string& key);
   Status SetSyncState(const std::string& key, const std::string& value);
 
