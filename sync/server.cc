@@ -128,6 +128,10 @@ class SyncServer::Impl {
   std::atomic<uint64_t> operations_duplicate_{0};
   std::atomic<uint64_t> entries_served_{0};
   std::atomic<uint64_t> forgets_served_{0};
+  // The conflict count reads the store's registers with several heads: counted at most once a
+  // minute, however often /metrics is scraped.
+  std::atomic<int64_t> conflicts_counted_ms_{0};
+  std::atomic<uint64_t> conflicts_{0};
 };
 
 void SyncServer::Impl::Fail(httplib::Response& res, wire::Format format, const Status& status) {
@@ -303,6 +307,23 @@ void SyncServer::Impl::HandleMetrics(const httplib::Request& req, httplib::Respo
           entries_served_.load());
   counter("carnet_forgets_served_total", "Records tablets were told to forget.",
           forgets_served_.load());
+  const int64_t now = options_.env->NowMillis();
+  int64_t counted = conflicts_counted_ms_.load();
+  if ((counted == 0 || now - counted >= 60'000) &&
+      conflicts_counted_ms_.compare_exchange_strong(counted, now)) {
+    Result<uint64_t> conflicts = options_.store->CountConflicts();
+    if (conflicts.ok()) {
+      conflicts_ = *conflicts;
+    } else {
+      options_.env->Log(LogLevel::kWarning,
+                        "metrics: cannot count conflicts: " + conflicts.status().ToString());
+    }
+  }
+  text +=
+      "# HELP carnet_register_conflicts Fields holding a concurrent value kept for review "
+      "(counted at most once a minute).\n"
+      "# TYPE carnet_register_conflicts gauge\n"
+      "carnet_register_conflicts " + std::to_string(conflicts_.load()) + "\n";
   Result<std::vector<Device>> devices = options_.store->Devices();
   if (devices.ok()) {
     text +=

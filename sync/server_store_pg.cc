@@ -12,6 +12,7 @@
 #include "sync/pg_pool.h"
 #include "sync/pg_sequence.h"
 #include "sync/server_pull.h"
+#include "sync/server_conflicts.h"
 #include "sync/server_push.h"
 #include "sync/server_scope.h"
 #include "sync/snapshot_token.h"
@@ -389,6 +390,7 @@ class PostgresServerStore : public ServerStore {
   Result<uint64_t> Purge() override;
   Result<std::string> ScopeDump(const std::string& device_id) override;
   Result<std::vector<Entry>> LiveEntries(const std::string& collection) override;
+  Result<uint64_t> CountConflicts() override;
 
  private:
   Status PushIn(pqxx::transaction_base& txn, const Device& caller, const wire::PushRequest& push,
@@ -859,6 +861,26 @@ Result<std::vector<Entry>> PostgresServerStore::LiveEntries(const std::string& c
   });
   if (!status.ok()) return status;
   return entries;
+}
+
+Result<uint64_t> PostgresServerStore::CountConflicts() {
+  std::vector<Entry> heads;
+  Status status = pool_.Run(pg::Pool::Isolation::kRepeatableReadReadOnly,
+                            [&](pqxx::transaction_base& txn) {
+    heads.clear();
+    for (const pqxx::row& r : txn.exec(
+             std::string("SELECT ") + kEntryColumns + " FROM entries e JOIN (" +
+             kRegistersWithSeveralHeadsSql +
+             ") m ON m.collection = e.collection AND m.record = e.record AND m.field = e.field "
+             "WHERE e.live ORDER BY e.collection, e.record, e.field")) {
+      Result<Entry> e = ReadEntry(r);
+      if (!e.ok()) return e.status();
+      heads.push_back(std::move(e.value()));
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return CountRegisterConflicts(*schema_, heads);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "carnet/merge.h"
 #include "carnet/server_store.h"
 #include "carnet/sqlite.h"
+#include "sync/server_conflicts.h"
 #include "sync/server_push.h"
 #include "sync/server_scope.h"
 #include "sync/snapshot_token.h"
@@ -188,6 +189,7 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Result<uint64_t> Purge() override;
   Result<std::string> ScopeDump(const std::string& device_id) override;
   Result<std::vector<Entry>> LiveEntries(const std::string& collection) override;
+  Result<uint64_t> CountConflicts() override;
 
  private:
   // ScopeSource: what the scope tracker reads and writes.
@@ -1043,6 +1045,19 @@ Result<std::vector<Entry>> SqliteServerStore::LiveEntries(const std::string& col
       collection);
   if (!st.ok()) return st.status();
   return ReadEntries(**st);
+}
+
+Result<uint64_t> SqliteServerStore::CountConflicts() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<sqlite::Statement*> st = db_->Query(
+      std::string("SELECT ") + kEntryColumns + " FROM entries e JOIN (" +
+      kRegistersWithSeveralHeadsSql +
+      ") m ON m.collection = e.collection AND m.record = e.record AND m.field = e.field WHERE "
+      "e.live ORDER BY e.collection, e.record, e.field");
+  if (!st.ok()) return st.status();
+  Result<std::vector<Entry>> heads = ReadEntries(**st);
+  if (!heads.ok()) return heads.status();
+  return CountRegisterConflicts(*schema_, *heads);
 }
 
 }  // namespace

@@ -47,4 +47,31 @@ TEST_CASE("/metrics counts requests, operations and entries, and each device's l
       std::to_string(server.DeviceRow("tab-a").last_contact_ms / 1000) + "\n";
   CHECK(text.find(contact) != std::string::npos);
   CHECK(text.find("# TYPE carnet_requests_total counter\n") != std::string::npos);
+  CHECK(text.find("\ncarnet_register_conflicts 0\n") != std::string::npos);
+}
+
+TEST_CASE("/metrics counts the fields holding a concurrent value kept for review",
+          "[server][metrics]") {
+  ServerFixture server;
+  auto a = server.Join("tab-a", "adviser-a", {kNorth});
+  auto b = server.Join("tab-b", "adviser-b", {kNorth});
+  ParticipantFile file = AddParticipant(a->store(), "adviser-a", kNorth, "w-1");
+  RequireSynced(*a);
+  RequireSynced(*b);
+  // Both write the phone offline: one conflict. Both write the same commune: none.
+  SYNC_REQUIRE_OK(a->store().Set("participants", file.participant, "phone", "0600000001"));
+  SYNC_REQUIRE_OK(b->store().Set("participants", file.participant, "phone", "0600000002"));
+  SYNC_REQUIRE_OK(a->store().Set("participants", file.participant, "commune", "Mende"));
+  SYNC_REQUIRE_OK(b->store().Set("participants", file.participant, "commune", "Mende"));
+  RequireSynced(*a);
+  RequireSynced(*b);
+  RequireSynced(*a);
+  Result<std::vector<Conflict>> kept = a->store().Conflicts();
+  SYNC_REQUIRE_OK(kept);
+  REQUIRE(kept->size() == 1);
+
+  RawReply metrics = RawClient(server.port(), "").Get("/metrics", {});
+  REQUIRE(metrics.status == 200);
+  INFO(metrics.body);
+  CHECK(metrics.body.find("\ncarnet_register_conflicts 1\n") != std::string::npos);
 }

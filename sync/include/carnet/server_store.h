@@ -72,6 +72,8 @@ class ServerStore {
   // Every live entry of `collection`, tombstones included, by record then key: what the
   // programme report (sync/report.h) reads the winning values from.
   virtual Result<std::vector<Entry>> LiveEntries(const std::string& collection) = 0;
+  // Registers holding a value kept for review (sync/server_conflicts.h), for /metrics.
+  virtual Result<uint64_t> CountConflicts() = 0;
 };
 
 // "sqlite:PATH" (or a bare path). Creates the file if needed.
