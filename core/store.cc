@@ -31,6 +31,14 @@ CREATE TABLE outbox(
   record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL, value BLOB, refs BLOB);
 CREATE TABLE sync_state(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 )sql",
+    // 2: encryption at rest (core/ENCRYPTION.md). The data keys, wrapped by the master key: the
+    // store key (participant ''), one per participant for health data; an erased key keeps its
+    // id, with neither participant nor key. No index: the store reads the table whole when it
+    // opens, and a new key is appended at the end of the file's B-tree, whatever the
+    // participant's id (a first pull makes thousands).
+    R"sql(
+CREATE TABLE data_keys(participant TEXT, id BLOB NOT NULL, wrapped BLOB);
+)sql",
 };
 constexpr int kStorageVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -67,6 +75,7 @@ Status Store::Impl::Initialize() {
   int version = (*version_query)->Step(&status) ? static_cast<int>((*version_query)->Int(0)) : 0;
   (*version_query)->Reset();
   CARNET_RETURN_IF_ERROR(status);
+  opened_layout_ = version;
   if (version > kStorageVersion) {
     return FailedPrecondition("store file has layout version " + std::to_string(version) +
                               ", newer than this build of Carnet (" +
@@ -101,7 +110,7 @@ Status Store::Impl::Initialize() {
     if (std::string(key) == "hlc") clock_.Restore(static_cast<Hlc>(number));
     if (std::string(key) == "clock_offset_ms") clock_.SetOffsetMs(number);
   }
-  return Status::Ok();
+  return InitializeKeys();
 }
 
 Status Store::Impl::PutMeta(const std::string& key, const std::string& value) {
@@ -128,6 +137,7 @@ Status Store::Impl::BeginTransaction() {
   CARNET_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
   next_seq_ = committed_next_seq_;
   pending_changes_.clear();
+  keys_made_.clear();
   return Status::Ok();
 }
 
@@ -143,6 +153,7 @@ Status Store::Impl::CommitTransaction(std::vector<Change>* changes) {
     return status;
   }
   committed_next_seq_ = next_seq_;
+  keys_made_.clear();
   changes->swap(pending_changes_);
   pending_changes_.clear();
   return Status::Ok();
@@ -152,12 +163,14 @@ void Store::Impl::RollbackTransaction() {
   (void)db_->Exec("ROLLBACK");
   next_seq_ = committed_next_seq_;
   pending_changes_.clear();
+  DropKeysMade(0);
 }
 
 Status Store::Impl::Savepoint() {
   if (!db_->InTransaction()) return TransactionLost();
   savepoint_next_seq_ = next_seq_;
   savepoint_changes_ = pending_changes_.size();
+  savepoint_keys_made_ = keys_made_.size();
   return db_->Exec("SAVEPOINT local_change");
 }
 
@@ -165,6 +178,7 @@ Status Store::Impl::ReleaseSavepoint(bool keep) {
   if (keep) return db_->Exec("RELEASE local_change");
   next_seq_ = savepoint_next_seq_;
   pending_changes_.resize(savepoint_changes_);
+  DropKeysMade(savepoint_keys_made_);
   return db_->Exec("ROLLBACK TO local_change; RELEASE local_change");
 }
 
@@ -249,6 +263,8 @@ Status Store::Impl::ApplyLocal(Operation op) {
   op.device = options_.device_id;
   op.seq = next_seq_;
   op.hlc = clock_.Tick();
+  // The entry and the outbox row share one sealed value: same place, same key.
+  CARNET_RETURN_IF_ERROR(Seal(&op));
   Result<bool> applied = ApplyOperation(op);
   if (!applied.ok()) return applied.status();
   CARNET_RETURN_IF_ERROR(AppendToOutbox(op));
@@ -307,7 +323,8 @@ std::string Store::NewId() {
 
 Result<Transaction> Store::Begin() {
   impl_->mutex_.lock();
-  Status status = impl_->BeginTransaction();
+  Status status = impl_->CheckLease();
+  if (status.ok()) status = impl_->BeginTransaction();
   if (!status.ok()) {
     impl_->mutex_.unlock();
     return status;
@@ -360,6 +377,8 @@ Result<std::vector<Operation>> Store::PendingOperations(uint64_t after_seq, size
     ops.push_back(std::move(op));
   }
   if (!status.ok()) return status;
+  // Opened once the statement is done: opening may read keys from the file.
+  for (Operation& op : ops) CARNET_RETURN_IF_ERROR(impl_->Unseal(&op));
   return ops;
 }
 
@@ -404,7 +423,15 @@ Result<ApplyStats> Store::ApplyRemote(
   ApplyStats stats;
   Status status;
   for (const Operation& op : ops) {
-    Result<bool> changed = impl_->ApplyOperation(op);
+    Result<bool> changed = false;
+    if (impl_->ProtectionOf(op.collection, op.field) == Impl::Protection::kClear) {
+      changed = impl_->ApplyOperation(op);
+    } else {
+      Operation sealed = op;
+      status = impl_->Seal(&sealed);
+      if (!status.ok()) break;
+      changed = impl_->ApplyOperation(sealed);
+    }
     if (!changed.ok()) {
       status = changed.status();
       break;

@@ -4,12 +4,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "carnet/merge.h"
-#include "carnet/store.h"
 #include "carnet/sqlite.h"
+#include "carnet/store.h"
+#include "core/crypto.h"
 
 namespace carnet {
 
@@ -57,6 +61,36 @@ class Store::Impl {
 
   void Notify(const std::vector<Change>& changes);
 
+  // --- Encryption at rest and the offline lease (store_keys.cc, core/ENCRYPTION.md) ---
+
+  // How the values of a field are kept in the file.
+  enum class Protection { kClear, kStoreKey, kParticipantKey };
+  Protection ProtectionOf(const std::string& collection, const std::string& field) const;
+
+  Status InitializeKeys();  // master key, store key, lease; after the layout is in place
+  // The operation or entry as stored: values of classes S and H sealed, their set elements
+  // sealed deterministically. The stamp must be final: it is part of the value's place.
+  Status Seal(Operation* op);
+  Status Seal(Entry* entry);
+  // Back in clear. False when the entry was sealed with a participant key since erased: it
+  // reads as absent. kCorruption when it does not open.
+  Result<bool> Unseal(Entry* entry);
+  Status Unseal(Operation* op);
+  // A stored value of the entry `from`, sealed anew for the same place at stamp `to`.
+  Result<std::optional<std::string>> Reseal(const EntryKey& from, const Stamp& to,
+                                            const std::optional<std::string>& value);
+  // The participant whose health key seals a record's class H values: the record itself for
+  // participants, the winner of the participant field otherwise (none while it has none).
+  Result<std::optional<std::string>> ParticipantOf(const std::string& collection,
+                                                   const std::string& record);
+  Status EraseParticipantKey(const std::string& participant);
+  // kFailedPrecondition once the offline lease has run out.
+  Status CheckLease();
+  Status RenewLease();
+  int64_t LeaseNowMs() const;
+  // Forgets the keys a transaction made, beyond the first `keep`, when it is rolled back.
+  void DropKeysMade(size_t keep);
+
   StoreOptions options_;
   const Schema* schema_;
   std::unique_ptr<sqlite::Database> db_;
@@ -72,6 +106,44 @@ class Store::Impl {
   std::mutex observers_mutex_;
   std::vector<std::pair<ObserverId, Observer>> observers_;
   ObserverId next_observer_ = 1;
+
+  int opened_layout_ = 0;  // the file's layout version when opened; 0 for a new file
+
+  // Encryption at rest: the data keys, wrapped (all of them, read at open) and unwrapped (those
+  // used so far); the ids of keys erased.
+  bool encrypted_ = false;
+  crypto::SecretKey master_key_;
+  std::string store_key_id_;
+  struct KeyRow {
+    std::string id;
+    std::string wrapped;
+  };
+  std::map<std::string, KeyRow> key_rows_;          // the table data_keys, by participant
+  std::map<std::string, std::string> key_owners_;   // key id -> participant
+  std::set<std::string> erased_key_ids_;
+  std::map<std::string, crypto::DataKey> keys_by_id_;  // unwrapped so far
+  std::vector<std::pair<std::string, std::string>> keys_made_;  // (participant, id), this txn
+  size_t savepoint_keys_made_ = 0;
+  struct Lease {
+    int64_t contact_ms = 0;  // the last successful sync
+    int64_t seen_ms = 0;     // the latest time the store has seen since
+  };
+  Lease lease_;
+
+ private:
+  Result<const crypto::DataKey*> KeyForWrite(const std::string& collection,
+                                             const std::string& record, Protection protection);
+  Result<const crypto::DataKey*> ParticipantKey(const std::string& participant, bool create);
+  Status LoadKeyRows();
+  // nullptr when the key was erased.
+  Result<const crypto::DataKey*> KeyById(const std::string& id);
+  // A store in clear meets its first key store: its S and H values sealed; how many.
+  Result<size_t> SealExisting();
+  // Rewrites the file and empties the WAL: nothing deleted stays readable in them.
+  Status Scrub();
+  Status OpenLease(bool sealed);
+  Status WriteLease(const Lease& lease);
+  Result<std::optional<Lease>> ReadLease(bool sealed);
 };
 
 }  // namespace carnet

@@ -132,7 +132,19 @@ class LocalChange {
       heads.push_back(
           Entry{std::move(key), static_cast<FieldKind>(s->Int(2)), true, s->OptionalText(3), {}});
     }
-    return status;
+    CARNET_RETURN_IF_ERROR(status);
+    // Values and elements in clear: a write compares them with its own (the same value is no
+    // conflict), a remove finds its element. Those sealed with an erased key are absent.
+    for (size_t i = 0; i < heads.size();) {
+      Result<bool> readable = impl_->Unseal(&heads[i]);
+      if (!readable.ok()) return readable.status();
+      if (*readable) {
+        ++i;
+      } else {
+        heads.erase(heads.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    }
+    return Status::Ok();
   }
 };
 
@@ -232,6 +244,13 @@ Status Transaction::Put(
     if (spec != nullptr && !spec->freeze_field.empty()) {
       std::stable_partition(ordered.begin(), ordered.end(),
                             [&](const auto& field) { return field.first != spec->freeze_field; });
+    }
+    // The participant goes first, so that the record's health values are sealed with the key
+    // of the participant it names (core/ENCRYPTION.md).
+    if (spec != nullptr && !spec->participant_field.empty()) {
+      std::stable_partition(ordered.begin(), ordered.end(), [&](const auto& field) {
+        return field.first == spec->participant_field;
+      });
     }
     for (const auto& [field, value] : ordered) {
       CARNET_RETURN_IF_ERROR(LocalWrite(store_->impl_.get(), collection, id, field, value, false));

@@ -30,18 +30,32 @@ Result<Entry> ReadEntry(const sqlite::Statement& st) {
   return e;
 }
 
-Result<std::vector<Entry>> ReadAll(sqlite::Statement* st) {
+// The entries the statement selects (in key order), in clear; those sealed with an erased key
+// are left out.
+Result<std::vector<Entry>> ReadAll(Store::Impl* impl, sqlite::Statement* st) {
   std::vector<Entry> entries;
+  bool sealed_elements = false;
   Status status;
   while (st->Step(&status)) {
     Result<Entry> e = ReadEntry(*st);
-    if (!e.ok()) {
+    Result<bool> readable = e.ok() ? impl->Unseal(&e.value()) : Result<bool>(e.status());
+    if (!readable.ok()) {
       st->Reset();
-      return e.status();
+      return readable.status();
     }
+    if (!*readable) continue;
+    sealed_elements = sealed_elements ||
+                      (e->kind == FieldKind::kSet &&
+                       impl->ProtectionOf(e->key.collection, e->key.field) !=
+                           Store::Impl::Protection::kClear);
     entries.push_back(std::move(e.value()));
   }
   if (!status.ok()) return status;
+  // Sealed set elements sort by their sealed form in the file; in clear, back in key order.
+  if (sealed_elements) {
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  }
   return entries;
 }
 
@@ -54,7 +68,7 @@ Result<std::vector<Entry>> Store::Impl::LoadRecord(const std::string& collection
   if (!st.ok()) return st.status();
   (*st)->Bind(1, collection);
   (*st)->Bind(2, record);
-  return ReadAll(*st);
+  return ReadAll(this, *st);
 }
 
 Result<std::vector<Entry>> Store::Impl::LoadField(const std::string& collection,
@@ -67,7 +81,7 @@ Result<std::vector<Entry>> Store::Impl::LoadField(const std::string& collection,
   (*st)->Bind(1, collection);
   (*st)->Bind(2, record);
   (*st)->Bind(3, field);
-  return ReadAll(*st);
+  return ReadAll(this, *st);
 }
 
 Result<Record> Store::Impl::BuildRecord(const std::string& collection, const std::string& id,
@@ -125,6 +139,7 @@ Result<Record> Store::Impl::BuildRecord(const std::string& collection, const std
 
 Result<Record> Store::Get(const std::string& collection, const std::string& id) {
   std::lock_guard<std::recursive_mutex> lock(impl_->mutex_);
+  CARNET_RETURN_IF_ERROR(impl_->CheckLease());
   if (impl_->schema_->Find(collection) == nullptr) {
     return InvalidArgument("unknown collection '" + collection + "'");
   }
@@ -139,6 +154,7 @@ Result<Record> Store::Get(const std::string& collection, const std::string& id) 
 
 Result<std::vector<Record>> Store::List(const std::string& collection) {
   std::lock_guard<std::recursive_mutex> lock(impl_->mutex_);
+  CARNET_RETURN_IF_ERROR(impl_->CheckLease());
   if (impl_->schema_->Find(collection) == nullptr) {
     return InvalidArgument("unknown collection '" + collection + "'");
   }
@@ -146,7 +162,7 @@ Result<std::vector<Record>> Store::List(const std::string& collection) {
       std::string(kEntryColumns) + "WHERE collection = ? ORDER BY record, field, element, stamp");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, collection);
-  Result<std::vector<Entry>> entries = ReadAll(*st);
+  Result<std::vector<Entry>> entries = ReadAll(impl_.get(), *st);
   if (!entries.ok()) return entries.status();
   std::vector<Record> records;
   size_t i = 0;
@@ -183,6 +199,7 @@ Result<std::vector<Record>> Store::Query(const std::string& collection, const st
 
 Result<std::vector<Conflict>> Store::Conflicts() {
   std::lock_guard<std::recursive_mutex> lock(impl_->mutex_);
+  CARNET_RETURN_IF_ERROR(impl_->CheckLease());
   std::vector<Conflict> conflicts;
   sqlite::Database& db = *impl_->db_;
 
@@ -200,6 +217,7 @@ Result<std::vector<Conflict>> Store::Conflicts() {
     Result<std::vector<Entry>> entries = impl_->LoadField(collection, record, field);
     if (!entries.ok()) return entries.status();
     std::erase_if(*entries, [](const Entry& e) { return !e.live; });
+    if (entries->size() < 2) continue;  // the others were sealed with an erased key
     const CollectionSpec* spec = impl_->schema_->Find(collection);
     const FieldSpec* field_spec = spec ? spec->Find(field) : nullptr;
     const Entry& winner = RegisterWinner(field_spec, *entries);
@@ -246,21 +264,31 @@ Result<std::vector<Conflict>> Store::Conflicts() {
 
 Result<std::string> Store::CanonicalDump(bool live_only) {
   std::lock_guard<std::recursive_mutex> lock(impl_->mutex_);
+  CARNET_RETURN_IF_ERROR(impl_->CheckLease());
   Result<sqlite::Statement*> st = impl_->db_->Prepare(
       std::string(kEntryColumns) + "ORDER BY collection, record, field, element, stamp");
   if (!st.ok()) return st.status();
   std::string dump;
-  Status status;
-  while ((*st)->Step(&status)) {
-    Result<Entry> e = ReadEntry(**st);
-    if (!e.ok()) {
-      (*st)->Reset();
-      return e.status();
+  if (!impl_->encrypted_) {
+    Status status;
+    while ((*st)->Step(&status)) {
+      Result<Entry> e = ReadEntry(**st);
+      if (!e.ok()) {
+        (*st)->Reset();
+        return e.status();
+      }
+      if (live_only && !e->live) continue;
+      dump += CanonicalLine(*e);
     }
-    if (live_only && !e->live) continue;
-    dump += CanonicalLine(*e);
+    if (!status.ok()) return status;
+    return dump;
   }
-  if (!status.ok()) return status;
+  Result<std::vector<Entry>> entries = ReadAll(impl_.get(), *st);
+  if (!entries.ok()) return entries.status();
+  for (const Entry& e : *entries) {
+    if (live_only && !e.live) continue;
+    dump += CanonicalLine(e);
+  }
   return dump;
 }
 

@@ -48,7 +48,7 @@ std::optional<std::string> EncodedRefs(const std::vector<Stamp>& refs) {
 Result<std::vector<Restamped>> OperationsAbove(sqlite::Database* db, const std::string& device,
                                                Hlc cutoff) {
   Result<sqlite::Statement*> st = db->Query(
-      "SELECT seq, hlc, kind, collection, record, field, element, refs FROM outbox "
+      "SELECT seq, hlc, kind, collection, record, field, element, refs, value FROM outbox "
       "WHERE hlc > ? ORDER BY seq",
       static_cast<int64_t>(cutoff));
   if (!st.ok()) return st.status();
@@ -71,6 +71,7 @@ Result<std::vector<Restamped>> OperationsAbove(sqlite::Database* db, const std::
       return refs.status();
     }
     r.op.refs = std::move(refs.value());
+    r.op.value = s->OptionalText(8);  // as stored: sealed when the field's class is S or H
     ops.push_back(std::move(r));
   }
   if (!status.ok()) return status;
@@ -124,21 +125,26 @@ Result<Hlc> Floor(sqlite::Database* db, Hlc cutoff, const std::map<Stamp, Stamp>
 // Moves the operation's own entry, if it made one, to its new stamp. Only the entry's own
 // operation or a later one of this device can name an old stamp (no one else has seen it), and
 // both live under the operation's key: an operation ends entries of its own field and element.
-Status MoveEntry(sqlite::Database* db, const Restamped& r, const Stamp& new_stamp,
+// A sealed value names its stamp (core/ENCRYPTION.md): it is sealed anew for the new one.
+Status MoveEntry(Store::Impl* impl, const Restamped& r, const Stamp& new_stamp,
                  const std::map<Stamp, Stamp>& renames) {
+  sqlite::Database* db = impl->db_.get();
   const Operation& op = r.op;
   const std::string old_key = EncodeStamp(op.stamp());
-  std::optional<std::string> refs;
+  std::optional<std::string> refs, value;
   {
     // "field = +?": see LoadHeads in store_local.cc (a bare parameter re-prepares the statement).
     Result<sqlite::Statement*> find = db->Query(
-        "SELECT refs FROM entries WHERE collection = ? AND record = ? AND field = +? AND "
+        "SELECT refs, value FROM entries WHERE collection = ? AND record = ? AND field = +? AND "
         "element = ? AND stamp = ?",
         op.collection, op.record, op.field, op.element, sqlite::Blob{old_key});
     if (!find.ok()) return find.status();
     Status status;
     bool found = (*find)->Step(&status);
-    if (found) refs = (*find)->OptionalText(0);
+    if (found) {
+      refs = (*find)->OptionalText(0);
+      value = (*find)->OptionalText(1);
+    }
     (*find)->Reset();
     CARNET_RETURN_IF_ERROR(status);
     if (!found) return Status::Ok();  // a remove, a redaction, a restore: no entry of its own
@@ -148,11 +154,14 @@ Status MoveEntry(sqlite::Database* db, const Restamped& r, const Stamp& new_stam
     if (!decoded.ok()) return decoded.status();
     refs = EncodedRefs(Renamed(std::move(decoded.value()), renames));
   }
+  Result<std::optional<std::string>> resealed = impl->Reseal(
+      EntryKey{op.collection, op.record, op.field, op.element, op.stamp()}, new_stamp, value);
+  if (!resealed.ok()) return resealed.status();
   Result<sqlite::Statement*> move = db->Query(
-      "UPDATE entries SET stamp = ?, refs = ? WHERE collection = ? AND record = ? AND "
+      "UPDATE entries SET stamp = ?, refs = ?, value = ? WHERE collection = ? AND record = ? AND "
       "field = +? AND element = ? AND stamp = ?",
-      sqlite::Blob{EncodeStamp(new_stamp)}, refs, op.collection, op.record, op.field, op.element,
-      sqlite::Blob{old_key});
+      sqlite::Blob{EncodeStamp(new_stamp)}, refs, *resealed, op.collection, op.record, op.field,
+      op.element, sqlite::Blob{old_key});
   if (!move.ok()) return move.status();
   return (*move)->Run();
 }
@@ -193,13 +202,18 @@ Result<size_t> Store::RestampAhead(int64_t max_ahead_ms) {
       renames[r.op.stamp()] = Stamp{r.hlc, impl.options_.device_id};
     }
     for (const Restamped& r : *ops) {
+      const Stamp& new_stamp = renames.at(r.op.stamp());
+      Result<std::optional<std::string>> value = impl.Reseal(
+          EntryKey{r.op.collection, r.op.record, r.op.field, r.op.element, r.op.stamp()},
+          new_stamp, r.op.value);
+      if (!value.ok()) return value.status();
       Result<sqlite::Statement*> update =
-          impl.db_->Query("UPDATE outbox SET hlc = ?, refs = ? WHERE seq = ?",
+          impl.db_->Query("UPDATE outbox SET hlc = ?, refs = ?, value = ? WHERE seq = ?",
                           static_cast<int64_t>(r.hlc), EncodedRefs(Renamed(r.op.refs, renames)),
-                          static_cast<int64_t>(r.op.seq));
+                          *value, static_cast<int64_t>(r.op.seq));
       if (!update.ok()) return update.status();
       CARNET_RETURN_IF_ERROR((*update)->Run());
-      CARNET_RETURN_IF_ERROR(MoveEntry(impl.db_.get(), r, renames.at(r.op.stamp()), renames));
+      CARNET_RETURN_IF_ERROR(MoveEntry(&impl, r, new_stamp, renames));
       impl.NoteChange(Change{r.op.collection, r.op.record, r.op.field, false});
     }
     count = ops->size();

@@ -171,7 +171,23 @@ Result<ApplyStats> Store::ApplyPulled(
     for (const Entry& e : entries) in_key_order.push_back(&e);
     std::sort(in_key_order.begin(), in_key_order.end(),
               [](const Entry* a, const Entry* b) { return a->key < b->key; });
+    if (impl_->encrypted_) {
+      // Participant fields first, so that the health values of a record arriving with its
+      // participant are sealed with that participant's key (core/ENCRYPTION.md).
+      std::stable_partition(in_key_order.begin(), in_key_order.end(), [&](const Entry* e) {
+        const CollectionSpec* c = impl_->schema_->Find(e->key.collection);
+        return c != nullptr && !c->participant_field.empty() &&
+               e->key.field == c->participant_field;
+      });
+    }
+    Entry sealed;
     for (const Entry* entry : in_key_order) {
+      if (impl_->ProtectionOf(entry->key.collection, entry->key.field) !=
+          Impl::Protection::kClear) {
+        sealed = *entry;
+        CARNET_RETURN_IF_ERROR(impl_->Seal(&sealed));
+        entry = &sealed;
+      }
       const Entry& e = *entry;
       // Most pulled entries are new here (a first pull, a colleague's day): one insert settles
       // them. Only an entry already present needs reading and merging.
@@ -218,13 +234,23 @@ Result<ApplyStats> Store::ApplyPulled(
 }
 
 Status Store::Forget(const std::string& collection, const std::string& id) {
-  Result<Transaction> txn = Begin();
-  if (!txn.ok()) return txn.status();
+  std::unique_lock<std::recursive_mutex> lock(impl_->mutex_);
   if (impl_->schema_->Find(collection) == nullptr) {
     return InvalidArgument("unknown collection '" + collection + "'");
   }
-  CARNET_RETURN_IF_ERROR(impl_->ForgetRecords(collection, id));
-  return txn->Commit();
+  // Not through Begin: forgetting is sync's, which the offline lease does not stop.
+  CARNET_RETURN_IF_ERROR(impl_->BeginTransaction());
+  Status status = impl_->ForgetRecords(collection, id);
+  std::vector<Change> changes;
+  if (status.ok()) {
+    status = impl_->CommitTransaction(&changes);
+  } else {
+    impl_->RollbackTransaction();
+  }
+  CARNET_RETURN_IF_ERROR(status);
+  lock.unlock();
+  impl_->Notify(changes);
+  return Status::Ok();
 }
 
 }  // namespace carnet

@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include "carnet/store.h"
+#include "tests/support/memory_key_store.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
 
@@ -46,7 +47,8 @@ inline std::unique_ptr<Store> OpenStore(const StoreOptions& options) {
   return std::move(store.value());
 }
 
-// One tablet: its own clock and randomness, its own store file in `dir`.
+// One tablet: its own clock and randomness, its own store file in `dir`, encrypted at rest with
+// the master key in its own key store, so that every core test runs on sealed values.
 class Replica {
  public:
   Replica(const TempDir& dir, const std::string& device, int64_t start_ms = kStartMs,
@@ -55,12 +57,14 @@ class Replica {
     options_.path = dir.File(device + ".db");
     options_.device_id = device;
     options_.env = &env_;
+    options_.key_store = &keys_;
     store_ = OpenStore(options_);
   }
 
   Store& store() { return *store_; }
   Store* operator->() { return store_.get(); }
   TestEnv& env() { return env_; }
+  MemoryKeyStore& keys() { return keys_; }
   StoreOptions& options() { return options_; }
 
   // Closes the store file and opens it again, as after the app restarts.
@@ -72,6 +76,7 @@ class Replica {
 
  private:
   TestEnv env_;
+  MemoryKeyStore keys_;
   StoreOptions options_;
   std::unique_ptr<Store> store_;
 };

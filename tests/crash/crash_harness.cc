@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tests/core/store_helpers.h"
+#include "tests/support/memory_key_store.h"
 
 namespace carnet::testing {
 namespace {
@@ -72,6 +73,8 @@ Tablet::Tablet(const TempDir& dir, const std::string& device, uint64_t seed, int
   options_.path = dir.File(device + ".db");
   options_.device_id = device;
   options_.env = &env_;
+  // Encrypted at rest, so that every crash point and I/O error also falls on sealed values.
+  options_.key_store = &ProcessKeyStore();
 }
 
 Status Tablet::Open() {

@@ -18,6 +18,7 @@
 
 #include "carnet/env.h"
 #include "carnet/hlc.h"
+#include "carnet/key_store.h"
 #include "carnet/merge.h"
 #include "carnet/operation.h"
 #include "carnet/schema.h"
@@ -32,6 +33,23 @@ struct StoreOptions {
   const Schema* schema = nullptr;  // defaults to Schema::Programme()
   HlcOptions clock;
   int busy_timeout_ms = 5000;
+  // Encryption at rest (core/ENCRYPTION.md): the host's key storage, which holds this store's
+  // master key; not owned, used only by Open. With it, the values of classes S and H (and the
+  // elements of such sets) are sealed in the file with keys the master key wraps, health data
+  // with a key per participant; a store file kept in clear is sealed at its first open with one.
+  // Without it, values are stored in clear (tests, tools), and a store file sealed at rest is
+  // refused with kFailedPrecondition. A key store whose master key does not open the file, or
+  // that has none for a sealed file, is refused with kFailedPrecondition too; one that cannot
+  // answer now (a device locked since it booted) gives its kUnavailable.
+  KeyStore* key_store = nullptr;
+  // The offline lease, in days: once this long has passed without a successful sync
+  // (NoteServerContact), records can be neither read nor changed until one succeeds (Get, List,
+  // Query, Conflicts, CanonicalDump and Begin, hence every local change, fail with
+  // kFailedPrecondition "offline lease expired: sync to continue"); what sync calls keeps
+  // working, so that it can push the outbox, pull, and renew the lease. Counted on the store's
+  // clock (the Env's time plus the server's offset), from the store's creation until its first
+  // sync. 0: no lease.
+  int lease_days = 0;
 };
 
 struct LogEntry {
@@ -246,6 +264,28 @@ class Store {
                const std::vector<std::pair<std::string, std::string>>& records = {});
   Result<std::optional<std::string>> GetSyncState(const std::string& key);
   Status SetSyncState(const std::string& key, const std::string& value);
+
+  // The sync client calls it after a sync that completed with the server: the offline lease
+  // (StoreOptions::lease_days) starts again from now. Persisted.
+  Status NoteServerContact();
+  // When the offline lease runs out, in the store's clock (ms since the epoch); nullopt without a
+  // lease. Once it is past, reads and local changes are refused until NoteServerContact.
+  std::optional<int64_t> LeaseExpiresAtMs();
+
+  // Erases the key that seals `participant`'s health data (class H) on this tablet, for the
+  // right to erasure (GDPR art. 17): their health values left in the file (rows not purged yet,
+  // free pages, the WAL, a copy of the file) can no longer be opened, even with the master key.
+  // Their records' other fields are untouched: purging them is the erasure's job (Forget).
+  // Health values of the participant's records sealed with another key (written before the
+  // record named them) are sealed with theirs first, and values of records that moved to
+  // another participant are sealed with the new one's, so that the erasure takes exactly the
+  // participant's health data. The wrapped key is overwritten in the file and the WAL is
+  // checkpointed and truncated before this returns. Afterwards their health values read as
+  // absent (a field unset, a log without those entries); a later health value for them is sealed
+  // with a new key. Refused with kFailedPrecondition while the outbox holds changes to their
+  // health data (push first). Ok, doing nothing, for a participant without a key or a store
+  // without encryption at rest.
+  Status EraseParticipantKey(const std::string& participant);
 
   // Clock offset (ms) measured by the server; persisted.
   Status SetClockOffsetMs(int64_t offset_ms);
