@@ -73,6 +73,8 @@ Status SyncClient::Impl::Sync() {
   });
   env_->Log(LogLevel::kInfo, "sync: started");
   Status status = PushThenPull();
+  // A whole sync with the server: the offline lease (StoreOptions::lease_days) starts again.
+  if (status.ok()) status = store_->NoteServerContact();
   pending = Pending();
   int64_t now = env_->NowMillis();
   {

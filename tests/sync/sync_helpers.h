@@ -15,6 +15,7 @@
 #include "carnet/sync_client.h"
 #include "carnet/transport.h"
 #include "carnet/wire.h"
+#include "tests/support/memory_key_store.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
 #include "tests/sync/scripted_server.h"
@@ -61,7 +62,8 @@ inline std::unique_ptr<Transport> CurlTo(const std::string& url, int total_timeo
   return std::move(transport.value());
 }
 
-// One tablet: its clock, its store file, and a sync client to a server.
+// One tablet: its clock, its store file (encrypted at rest, its master key in the process's key
+// store), and a sync client to a server.
 class Tablet {
  public:
   Tablet(const TempDir& dir, const std::string& device, int64_t start_ms = kTabletStartMs,
@@ -71,6 +73,7 @@ class Tablet {
     options.path = dir.File(device + ".db");
     options.device_id = device;
     options.env = &env_;
+    options.key_store = &ProcessKeyStore();
     Result<std::unique_ptr<Store>> store = Store::Open(options);
     SYNC_REQUIRE_OK(store);
     store_ = std::move(store.value());
