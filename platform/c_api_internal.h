@@ -2,6 +2,7 @@
 // turns every outcome of an entry point, exceptions included, into a carnet_code.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "carnet/carnet.h"
 #include "carnet/env.h"
+#include "carnet/key_store.h"
 #include "carnet/posix_env.h"
 #include "carnet/status.h"
 #include "carnet/store.h"
@@ -130,6 +132,9 @@ class HostEnv : public Env {
   void SleepForMillis(int64_t ms) override { posix_.SleepForMillis(ms); }
 
   bool has_key_storage() const { return host_.key_get != nullptr; }
+  int lease_days() const {
+    return static_cast<int>(std::min<uint32_t>(host_.offline_lease_days, 1u << 30));
+  }
   // kNotFound when there is no such secret; kUnavailable when the key storage fails.
   Result<std::string> GetSecret(const std::string& name);
   Status PutSecret(const std::string& name, const std::string& value);
@@ -147,6 +152,20 @@ class HostEnv : public Env {
   std::atomic<bool> online_{true};
   std::mutex stores_mutex_;
   std::set<carnet_store*> stores_;
+};
+
+// The host's key storage as the store's KeyStore: where its master key lives.
+class HostKeyStore : public KeyStore {
+ public:
+  explicit HostKeyStore(HostEnv* env) : env_(env) {}
+  Result<std::string> Get(const std::string& name) override { return env_->GetSecret(name); }
+  Status Put(const std::string& name, const std::string& secret) override {
+    return env_->PutSecret(name, secret);
+  }
+  Status Delete(const std::string& name) override { return env_->DeleteSecret(name); }
+
+ private:
+  HostEnv* env_;
 };
 
 // Forwards reachability to the store's sync client, if it has one (c_api_sync.cc).

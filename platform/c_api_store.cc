@@ -84,8 +84,16 @@ carnet_code carnet_store_open(carnet_env* env, const char* path, const char* dev
     options.path = path;
     options.device_id = device_id;
     options.env = env->env.get();
+    // Used by Open only: the store keeps its master key in memory once opened.
+    carnet::capi::HostKeyStore keys(env->env.get());
+    if (env->env->has_key_storage()) options.key_store = &keys;
+    options.lease_days = env->env->lease_days();
     carnet::Result<std::unique_ptr<carnet::Store>> opened = carnet::Store::Open(options);
-    if (!opened.ok()) return Fail(error, CARNET_DOMAIN_STORE, opened.status());
+    if (!opened.ok()) {
+      // kUnavailable comes from the host's key storage alone (a locked device): retryable.
+      const bool host = opened.status().code() == StatusCode::kUnavailable;
+      return Fail(error, host ? CARNET_DOMAIN_HOST : CARNET_DOMAIN_STORE, opened.status());
+    }
     auto store = std::make_unique<carnet_store>();
     store->env = env->env;
     store->store = std::move(*opened);

@@ -51,14 +51,36 @@ static int contains(const char* text, const char* part) {
 
 /* --- A host with key storage whose failures a test can switch on ---------------------------- */
 
-typedef struct host_state {
-  pthread_mutex_t lock;
+#define SECRETS 4
+
+typedef struct secret {
   char name[128];
   char value[512];
-  size_t length; /* 0: no secret */
+  size_t length; /* 0: none */
+} secret;
+
+typedef struct host_state {
+  pthread_mutex_t lock;
+  secret secrets[SECRETS]; /* the device token, the store's master key */
   int fail_get, fail_put, puts, gets, deletes;
   int logs;
 } host_state;
+
+/* The secret named `name`, or NULL; with `make`, a free slot for it. Under the lock. */
+static secret* find_secret(host_state* h, const char* name, int make) {
+  for (int i = 0; i < SECRETS; ++i) {
+    if (h->secrets[i].length > 0 && strcmp(h->secrets[i].name, name) == 0) return &h->secrets[i];
+  }
+  for (int i = 0; make && i < SECRETS; ++i) {
+    if (h->secrets[i].length == 0) return &h->secrets[i];
+  }
+  return NULL;
+}
+
+/* For the checks, on the test's thread once no call runs. */
+static const secret* secret_named(host_state* h, const char* name) {
+  return find_secret(h, name, 0);
+}
 
 static carnet_key_result key_get(void* context, const char* name, uint8_t* buffer,
                                  size_t capacity, size_t* length) {
@@ -66,12 +88,13 @@ static carnet_key_result key_get(void* context, const char* name, uint8_t* buffe
   pthread_mutex_lock(&h->lock);
   h->gets++;
   carnet_key_result result = CARNET_KEY_NOT_FOUND;
+  const secret* found = find_secret(h, name, 0);
   if (h->fail_get) {
     result = CARNET_KEY_ERROR;
-  } else if (h->length > 0 && strcmp(name, h->name) == 0) {
-    *length = h->length;
+  } else if (found != NULL) {
+    *length = found->length;
     /* Answers the size first when the buffer is too small, as the contract allows. */
-    if (h->length <= capacity) memcpy(buffer, h->value, h->length);
+    if (found->length <= capacity) memcpy(buffer, found->value, found->length);
     result = CARNET_KEY_OK;
   }
   pthread_mutex_unlock(&h->lock);
@@ -84,10 +107,12 @@ static carnet_key_result key_put(void* context, const char* name, const uint8_t*
   pthread_mutex_lock(&h->lock);
   h->puts++;
   carnet_key_result result = CARNET_KEY_ERROR;
-  if (!h->fail_put && length < sizeof h->value && strlen(name) < sizeof h->name) {
-    strcpy(h->name, name);
-    memcpy(h->value, value, length);
-    h->length = length;
+  secret* slot = find_secret(h, name, 1);
+  if (!h->fail_put && slot != NULL && length > 0 && length < sizeof slot->value &&
+      strlen(name) < sizeof slot->name) {
+    strcpy(slot->name, name);
+    memcpy(slot->value, value, length);
+    slot->length = length;
     result = CARNET_KEY_OK;
   }
   pthread_mutex_unlock(&h->lock);
@@ -99,8 +124,9 @@ static carnet_key_result key_delete(void* context, const char* name) {
   pthread_mutex_lock(&h->lock);
   h->deletes++;
   carnet_key_result result = CARNET_KEY_NOT_FOUND;
-  if (h->length > 0 && strcmp(name, h->name) == 0) {
-    h->length = 0;
+  secret* found = find_secret(h, name, 0);
+  if (found != NULL) {
+    found->length = 0;
     result = CARNET_KEY_OK;
   }
   pthread_mutex_unlock(&h->lock);
@@ -711,7 +737,9 @@ static void test_server_down(fixture* f, carnet_store* store) {
 
 /* The device token lives in the host's key storage: given once, read back after a restart. */
 static void test_key_storage(const fixture* f) {
-  host_state keys = {PTHREAD_MUTEX_INITIALIZER, "", "", 0, 0, 0, 0, 0, 0, 0};
+  host_state keys;
+  memset(&keys, 0, sizeof keys);
+  pthread_mutex_init(&keys.lock, NULL);
   carnet_host host = {0};
   host.context = &keys;
   host.log = log_line;
@@ -725,6 +753,9 @@ static void test_key_storage(const fixture* f) {
   path_in(f, "keys.db", path, sizeof path);
   carnet_store* store = NULL;
   OK(carnet_store_open(env, path, "tab-k", &store, &err));
+  /* The store's master key, made at its first open. */
+  CHECK(secret_named(&keys, "carnet.master_key.tab-k") != NULL);
+  keys.gets = keys.puts = 0;
   carnet_sync_config config = quick_config(f, NULL);
   CHECK_CALL(CARNET_FAILED_PRECONDITION, CARNET_DOMAIN_API,
              carnet_sync_configure(store, &config, &err));
@@ -735,9 +766,9 @@ static void test_key_storage(const fixture* f) {
   CHECK(err.retryable);
   keys.fail_put = 0;
   OK(carnet_sync_configure(store, &config, &err));
-  CHECK(strcmp(keys.name, "carnet.device_token.tab-k") == 0);
-  CHECK(keys.length == strlen(f->token_k) &&
-        memcmp(keys.value, f->token_k, keys.length) == 0);
+  const secret* token = secret_named(&keys, "carnet.device_token.tab-k");
+  CHECK(token != NULL && token->length == strlen(f->token_k) &&
+        memcmp(token->value, f->token_k, token->length) == 0);
   OK(carnet_sync_now(store, &err));
   OK(carnet_store_close(store, &err));
 
@@ -766,7 +797,8 @@ static void test_key_storage(const fixture* f) {
   CHECK_CALL(CARNET_UNAUTHENTICATED, CARNET_DOMAIN_SYNC, carnet_sync_now(store, &err));
 
   OK(carnet_sync_forget_token(store, &err));
-  CHECK(keys.length == 0 && keys.deletes == 1);
+  CHECK(secret_named(&keys, "carnet.device_token.tab-k") == NULL && keys.deletes == 1);
+  CHECK(secret_named(&keys, "carnet.master_key.tab-k") != NULL); /* the store still needs it */
   carnet_sync_status status;
   OK(carnet_sync_get_status(store, &status, &err));
   CHECK(status.state == CARNET_SYNC_UNCONFIGURED);
@@ -776,6 +808,84 @@ static void test_key_storage(const fixture* f) {
   OK(carnet_sync_forget_token(store, &err)); /* nothing left to forget */
   OK(carnet_store_close(store, &err));
   carnet_env_free(env);
+  pthread_mutex_destroy(&keys.lock);
+}
+
+/* Whether the file at `path` holds the bytes of `text`. */
+static int file_holds(const char* path, const char* text) {
+  FILE* file = fopen(path, "rb");
+  if (file == NULL) return 0;
+  size_t size = strlen(text), capacity = 1 << 20, length = 0;
+  char* bytes = malloc(capacity);
+  for (size_t n; bytes != NULL && (n = fread(bytes + length, 1, capacity - length, file)) > 0;) {
+    length += n;
+    if (length == capacity) bytes = realloc(bytes, capacity *= 2);
+  }
+  fclose(file);
+  int found = 0;
+  for (size_t i = 0; bytes != NULL && !found && i + size <= length; ++i) {
+    found = memcmp(bytes + i, text, size) == 0;
+  }
+  free(bytes);
+  return found;
+}
+
+/* With key storage, health notes are encrypted in the store file, and the file opens only with
+ * its master key (core/ENCRYPTION.md). */
+static void test_encryption_at_rest(const fixture* f) {
+  static const char* const health = "Suivi en addictologie depuis le printemps";
+  host_state keys;
+  memset(&keys, 0, sizeof keys);
+  pthread_mutex_init(&keys.lock, NULL);
+  carnet_host host = {0};
+  host.context = &keys;
+  host.log_level = CARNET_LOG_LEVEL_ERROR;
+  host.key_get = key_get;
+  host.key_put = key_put;
+  host.key_delete = key_delete;
+  host.offline_lease_days = 30;
+  carnet_env* env = NULL;
+  OK(carnet_env_new(&host, &env, &err));
+  char path[256];
+  path_in(f, "sealed.db", path, sizeof path);
+  carnet_store* store = NULL;
+  OK(carnet_store_open(env, path, "tab-s", &store, &err));
+  char id[CARNET_ID_SIZE];
+  OK(carnet_new_id(store, id, &err));
+  carnet_txn* txn = NULL;
+  OK(carnet_txn_begin(store, &txn, &err));
+  OK(carnet_register_set_text(txn, "interviews", id, "place", "office", &err));
+  OK(carnet_log_append(txn, "interviews", id, "health_notes", health, NULL, NULL, &err));
+  OK(carnet_txn_commit(txn, &err));
+  char* json = NULL;
+  OK(carnet_record_get(store, "interviews", id, &json, &err)); /* within the lease */
+  CHECK(contains(json, health));
+  carnet_free(json);
+  OK(carnet_store_close(store, &err)); /* the last connection: checkpointed, WAL removed */
+  CHECK(!file_holds(path, health));
+  CHECK(file_holds(path, "office")); /* class P stays in clear: the search works */
+
+  OK(carnet_store_open(env, path, "tab-s", &store, &err));
+  OK(carnet_record_get(store, "interviews", id, &json, &err));
+  CHECK(contains(json, health));
+  carnet_free(json);
+  OK(carnet_store_close(store, &err));
+
+  carnet_host bare = {0};
+  bare.log_level = CARNET_LOG_LEVEL_ERROR;
+  carnet_env* without_keys = NULL;
+  OK(carnet_env_new(&bare, &without_keys, &err));
+  CHECK_CALL(CARNET_FAILED_PRECONDITION, CARNET_DOMAIN_STORE,
+             carnet_store_open(without_keys, path, "tab-s", &store, &err));
+  CHECK(contains(err.message, "encrypted at rest"));
+  carnet_env_free(without_keys);
+  keys.fail_get = 1;
+  CHECK_CALL(CARNET_UNAVAILABLE, CARNET_DOMAIN_HOST,
+             carnet_store_open(env, path, "tab-s", &store, &err));
+  CHECK(err.retryable && store == NULL);
+  keys.fail_get = 0;
+  carnet_env_free(env);
+  pthread_mutex_destroy(&keys.lock);
 }
 
 /* --- Conflicts between two tablets ---------------------------------------------------------- */
@@ -918,6 +1028,7 @@ int main(void) {
   test_background_sync(env, store, &seen, nadia);
   test_server_down(&f, store);
   test_key_storage(&f);
+  test_encryption_at_rest(&f);
   test_conflicts(&f, env, store, nadia, interview);
 
   /* Closing a store with a background sync running stops it. */

@@ -165,7 +165,13 @@ typedef struct carnet_host {
   carnet_log_fn log;
   carnet_log_level log_level;
   /* Key storage: all three or none. Without it, a device token given to carnet_sync_configure
-   * lives in memory only, and must be given again after every carnet_store_open. */
+   * lives in memory only, and must be given again after every carnet_store_open.
+   * With it, each store also keeps its master key there ("carnet.master_key.<device id>", 32
+   * bytes), made at the store's first open: notes and health data are encrypted in the store
+   * file with keys it wraps (core/ENCRYPTION.md), and the file cannot be read without it. Keep it
+   * as long as the store file; the store is opened only where the key is (a key storage without
+   * it, or with another, fails carnet_store_open with CARNET_FAILED_PRECONDITION). Without key
+   * storage, a store file keeps them in clear, and one encrypted already cannot be opened. */
   carnet_key_get_fn key_get;
   carnet_key_put_fn key_put;
   carnet_key_delete_fn key_delete;
@@ -173,6 +179,11 @@ typedef struct carnet_host {
    * folder). NULL: $CARNET_DATA_DIR, then $XDG_DATA_HOME/carnet, then
    * $HOME/.local/share/carnet, then the working directory. Copied. */
   const char* data_directory;
+  /* The offline lease of the stores opened with this env, in days: once that long has passed
+   * without a successful carnet_sync_now or background sync, reading and writing records fails
+   * with CARNET_FAILED_PRECONDITION ("offline lease expired: sync to continue") until a sync
+   * succeeds; syncing keeps working, pushing what was written before. 0: no lease. */
+  uint32_t offline_lease_days;
 } carnet_host;
 
 typedef struct carnet_env carnet_env;
@@ -201,7 +212,10 @@ typedef struct carnet_store carnet_store;
 /* Opens (or creates) the store at `path`, one SQLite file. A bare file name lives in the env's
  * data directory. `device_id` is this tablet's id (1 to 64 characters among A-Z a-z 0-9 . _ : -,
  * as enrolled on the server); a store file belongs to one device for life, and opening it with
- * another id fails. Close it with carnet_store_close. */
+ * another id fails. With key storage, the store's master key is read from it (made and saved at
+ * the first open); key storage that fails (a device locked since it booted) gives
+ * CARNET_UNAVAILABLE in the host domain, retryable; one without this store's key, or with
+ * another, CARNET_FAILED_PRECONDITION. Close it with carnet_store_close. */
 CARNET_API carnet_code carnet_store_open(carnet_env* env, const char* path, const char* device_id,
                                          carnet_store** out_store, carnet_error* error);
 
