@@ -6,6 +6,8 @@
 //   carnet-server devices|purge --store sqlite:PATH
 //   carnet-server revoke --store sqlite:PATH --device ID
 //   carnet-server dump   --store sqlite:PATH [--device ID]
+//   carnet-server audit  --store sqlite:PATH [--device ID] [--record ID] [--since WHEN]
+//   carnet-server audit  --store sqlite:PATH --verify [--anchor ID:HASH]
 #include <signal.h>
 
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include "carnet/server.h"
 #include "carnet/server_store.h"
 #include "carnet/transport.h"
+#include "platform/carnet_server_audit.h"
 
 namespace {
 
@@ -37,7 +40,7 @@ struct Args {
 };
 
 // Options that take no value.
-bool IsFlag(const std::string& name) { return name == "--plain-http"; }
+bool IsFlag(const std::string& name) { return name == "--plain-http" || name == "--verify"; }
 
 constexpr const char* kUsage =
     "usage: carnet-server COMMAND --store sqlite:PATH|postgresql://USER@HOST:PORT/DB [options]\n"
@@ -53,7 +56,13 @@ constexpr const char* kUsage =
     "  dump    [--device ID]                 live entries (of one tablet's scope)\n"
     "  report  --from DATE --to DATE [--format csv|json]\n"
     "                                        the programme's indicators for a period (dates\n"
-    "                                        YYYY-MM-DD, both included; sync/REPORT.md)\n";
+    "                                        YYYY-MM-DD, both included; sync/REPORT.md)\n"
+    "  audit   [--device ID] [--record ID] [--since WHEN]\n"
+    "                                        who read or changed which record (sync/SECURITY.md),\n"
+    "                                        one JSON object a line; WHEN: 2026-11-20,\n"
+    "                                        2026-11-20T09:30:00Z (UTC) or milliseconds\n"
+    "          --verify [--anchor ID:HASH]   check the log's hash chain (and that row ID still\n"
+    "                                        holds HASH); exit status 3 when it is broken\n";
 
 Result<Args> Parse(int argc, char** argv) {
   if (argc < 2) return carnet::InvalidArgument("missing command");
@@ -228,6 +237,11 @@ int Run(int argc, char** argv) {
           static_cast<long long>(d.last_contact_ms));
     }
     return 0;
+  }
+  if (command == "audit") {
+    return carnet::server_cli::Audit(
+        store->get(), {args->Has("verify"), args->One("device"), args->One("record"),
+                       args->One("since"), args->One("anchor")});
   }
   if (command == "revoke") return Report((*store)->Revoke(args->One("device")));
   if (command == "purge") {

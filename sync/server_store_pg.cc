@@ -9,6 +9,7 @@
 #include <set>
 
 #include "carnet/merge.h"
+#include "sync/audit_pg.h"
 #include "sync/pg_pool.h"
 #include "sync/pg_sequence.h"
 #include "sync/server_pull.h"
@@ -388,6 +389,9 @@ class PostgresServerStore : public ServerStore {
   Result<wire::PullReply> PullSnapshot(const Device& device, const std::string& token,
                                        uint32_t limit) override;
   Result<uint64_t> Purge() override;
+  Result<std::vector<AuditRow>> ReadAudit(const AuditFilter& filter, uint64_t after_id,
+                                          uint32_t limit) override;
+  Result<AuditHead> ReadAuditHead() override;
   Result<std::string> ScopeDump(const std::string& device_id) override;
   Result<std::vector<Entry>> LiveEntries(const std::string& collection) override;
   Result<uint64_t> CountConflicts() override;
@@ -396,6 +400,8 @@ class PostgresServerStore : public ServerStore {
   Status PushIn(pqxx::transaction_base& txn, const Device& caller, const wire::PushRequest& push,
                 int64_t now, wire::PushReply* reply);
   Status PurgeIn(pqxx::transaction_base& txn, uint64_t* purged);
+  // Logs what a pull served, in a transaction of its own (sync/audit_pg.h).
+  Status AuditPull(const Device& device, const wire::PullReply& reply);
 
   ServerStoreOptions options_;
   const Schema* schema_;
@@ -418,6 +424,7 @@ Status PostgresServerStore::Initialize() {
       txn.exec_params0("INSERT INTO carnet_migrations(version) VALUES($1)", next);
     }
     pg::Sequence::Install(txn);
+    audit::InstallPostgres(txn);
     return Status::Ok();
   });
 }
@@ -577,6 +584,7 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
         "SET acknowledged_seq = greatest(store_lives.acknowledged_seq, excluded.acknowledged_seq)",
         device.id, push.incarnation, acknowledged);
   }
+  audit::AppendPostgres(txn, audit::PushRows(device, now, ops));
   seq.Save();
   reply->acknowledged_seq = acknowledged;
   reply->server_time_ms = now;
@@ -616,6 +624,7 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
     return Status::Ok();
   });
   if (!status.ok()) return status;
+  CARNET_RETURN_IF_ERROR(AuditPull(caller, reply));
   // The acknowledgement needs no snapshot: the cursor the device sent is what it holds.
   status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
     txn.exec_params0("UPDATE devices SET cursor = $1, last_contact_ms = $2 WHERE id = $3", cursor,
@@ -710,6 +719,7 @@ Result<wire::PullReply> PostgresServerStore::PullSnapshot(const Device& caller,
     return Status::Ok();
   });
   if (!status.ok()) return status;
+  CARNET_RETURN_IF_ERROR(AuditPull(caller, reply));
   if (begin) {
     // Until the snapshot ends, this device holds back the purge: an entry that dies during the
     // snapshot reaches the tablet by sequence afterwards, so its tombstone must stay until then.
@@ -810,6 +820,36 @@ Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purge
   txn.exec_params0("DELETE FROM forgets WHERE seq <= $1", horizon);
   seq.Save();
   return Status::Ok();
+}
+
+Status PostgresServerStore::AuditPull(const Device& device, const wire::PullReply& reply) {
+  std::vector<AuditRow> rows = audit::PullRows(device, reply);
+  if (rows.empty()) return Status::Ok();
+  return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    audit::AppendPostgres(txn, rows);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<AuditRow>> PostgresServerStore::ReadAudit(const AuditFilter& filter,
+                                                              uint64_t after_id, uint32_t limit) {
+  std::vector<AuditRow> rows;
+  Status status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
+    rows = audit::ReadPostgres(txn, filter, after_id, limit);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<AuditHead> PostgresServerStore::ReadAuditHead() {
+  AuditHead head;
+  Status status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
+    head = audit::HeadPostgres(txn);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return head;
 }
 
 Result<std::string> PostgresServerStore::ScopeDump(const std::string& device_id) {

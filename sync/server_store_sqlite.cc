@@ -10,6 +10,7 @@
 #include "carnet/merge.h"
 #include "carnet/server_store.h"
 #include "carnet/sqlite.h"
+#include "sync/audit_sqlite.h"
 #include "sync/server_conflicts.h"
 #include "sync/server_push.h"
 #include "sync/server_scope.h"
@@ -187,6 +188,9 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Result<wire::PullReply> PullSnapshot(const Device& device, const std::string& token,
                                        uint32_t limit) override;
   Result<uint64_t> Purge() override;
+  Result<std::vector<AuditRow>> ReadAudit(const AuditFilter& filter, uint64_t after_id,
+                                          uint32_t limit) override;
+  Result<AuditHead> ReadAuditHead() override;
   Result<std::string> ScopeDump(const std::string& device_id) override;
   Result<std::vector<Entry>> LiveEntries(const std::string& collection) override;
   Result<uint64_t> CountConflicts() override;
@@ -259,6 +263,7 @@ Status SqliteServerStore::Initialize() {
     CARNET_RETURN_IF_ERROR(db_->Exec("PRAGMA user_version=" + std::to_string(next)));
     CARNET_RETURN_IF_ERROR(txn.Commit());
   }
+  CARNET_RETURN_IF_ERROR(audit::InstallSqlite(db_.get()));
   Result<sqlite::Statement*> seq = db_->Query("SELECT value FROM meta WHERE key = 'next_seq'");
   if (!seq.ok()) return seq.status();
   if ((*seq)->Step(&status)) next_seq_ = std::stoull((*seq)->Text(0));
@@ -686,6 +691,7 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
     saved = life.ok() ? (*life)->Run() : life.status();
   }
   if (saved.ok()) saved = SaveNextSeq();
+  if (saved.ok()) saved = audit::AppendSqlite(db_.get(), audit::PushRows(device, now, ops));
   if (saved.ok()) saved = txn.Commit();
   if (!saved.ok()) return fail(saved);
   reply.acknowledged_seq = acknowledged;
@@ -771,6 +777,7 @@ Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t p
       reply.server_time_ms, device.id);
   if (!ack.ok()) return ack.status();
   CARNET_RETURN_IF_ERROR((*ack)->Run());
+  CARNET_RETURN_IF_ERROR(audit::AppendSqlite(db_.get(), audit::PullRows(device, reply)));
   CARNET_RETURN_IF_ERROR(txn.Commit());
   return reply;
 }
@@ -883,6 +890,7 @@ Result<wire::PullReply> SqliteServerStore::PullSnapshot(const Device& caller,
     reply.next_cursor = position.snapshot_seq;
     reply.more = next_seq_ - 1 > snapshot_seq;
   }
+  CARNET_RETURN_IF_ERROR(audit::AppendSqlite(db_.get(), audit::PullRows(device, reply)));
   CARNET_RETURN_IF_ERROR(txn.Commit());
   return reply;
 }
@@ -998,6 +1006,17 @@ Result<uint64_t> SqliteServerStore::Purge() {
   if (status = SaveNextSeq(); !status.ok()) return fail(status);
   if (status = txn.Commit(); !status.ok()) return fail(status);
   return purged;
+}
+
+Result<std::vector<AuditRow>> SqliteServerStore::ReadAudit(const AuditFilter& filter,
+                                                            uint64_t after_id, uint32_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return audit::ReadSqlite(db_.get(), filter, after_id, limit);
+}
+
+Result<AuditHead> SqliteServerStore::ReadAuditHead() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return audit::HeadSqlite(db_.get());
 }
 
 Result<std::string> SqliteServerStore::ScopeDump(const std::string& device_id) {

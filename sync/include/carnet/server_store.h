@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "carnet/audit.h"
 #include "carnet/env.h"
 #include "carnet/operation.h"
 #include "carnet/schema.h"
@@ -64,6 +65,14 @@ class ServerStore {
   // Drops what every device that must see it has pulled past (sync/PROTOCOL.md, Purge).
   // Returns how many entries went.
   virtual Result<uint64_t> Purge() = 0;
+
+  // The audit log (carnet/audit.h; sync/SECURITY.md, Audit). Push, Pull and PullSnapshot append
+  // to it, a push in its own transaction and a pull in its own or just after it; no call changes
+  // or removes a row. The rows after `after_id` that match `filter`, in order, at most `limit`.
+  virtual Result<std::vector<AuditRow>> ReadAudit(const AuditFilter& filter, uint64_t after_id,
+                                                  uint32_t limit) = 0;
+  // The log's head as the store keeps it beside the log.
+  virtual Result<AuditHead> ReadAuditHead() = 0;
 
   // The live entries of a device's scope, one line each in key order: what a tablet that is
   // up to date holds (its own Store::CanonicalDump(true)). Empty device: everything.
