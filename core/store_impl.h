@@ -141,6 +141,8 @@ class Store::Impl {
   Result<size_t> SealExisting();
   // Rewrites the file and empties the WAL: nothing deleted stays readable in them.
   Status Scrub();
+  // Scrub, if an erased key asked for one that has not been done yet.
+  Status FinishScrub();
   Status OpenLease(bool sealed);
   Status WriteLease(const Lease& lease);
   Result<std::optional<Lease>> ReadLease(bool sealed);

@@ -17,6 +17,8 @@ constexpr const char* kSealed = "xchacha20poly1305";
 constexpr const char* kClear = "clear";
 // meta "lease": the last successful contact with the server and the latest time seen since.
 constexpr const char* kLeaseKey = "lease";
+// meta "scrub_pending": a key was erased and the file not rebuilt since (Scrub).
+constexpr const char* kScrubPendingKey = "scrub_pending";
 constexpr int64_t kDayMs = 86'400'000;
 
 std::string WrapAd(const std::string& id, const std::string& participant) {
@@ -158,7 +160,15 @@ Status Store::Impl::InitializeKeys() {
     store_key_id_ = row->second.id;
     keys_by_id_.emplace(store_key_id_, crypto::DataKey::Derive(store_key_id_, *key));
     encrypted_ = true;
-    return OpenLease(true);
+    CARNET_RETURN_IF_ERROR(OpenLease(true));
+    // An erasure whose scrub was cut short: finished now, or at the next erasure or open.
+    Status scrubbed = FinishScrub();
+    if (!scrubbed.ok()) {
+      options_.env->Log(LogLevel::kWarning,
+                        "store: the file could not be rebuilt after an erasure (" +
+                            scrubbed.ToString() + "): retried at the next open");
+    }
+    return Status::Ok();
   }
 
   // The first open with a key store: a store key, and what the file held in clear sealed, in one
@@ -597,7 +607,8 @@ Status Store::Impl::EraseParticipantKey(const std::string& participant) {
     if (!mark.ok()) return mark.status();
     CARNET_RETURN_IF_ERROR((*mark)->Run());
     erased_id = current_id;
-    return Status::Ok();
+    // Committed with the erasure: a scrub cut short (a crash, a full disk) is finished later.
+    return PutMeta(kScrubPendingKey, "1");
   }();
   std::vector<Change> changes;
   if (status.ok()) {
@@ -612,8 +623,18 @@ Status Store::Impl::EraseParticipantKey(const std::string& participant) {
     key_owners_.erase(erased_id);
     erased_key_ids_.insert(erased_id);
   }
-  // Done even when there was no key to erase: a call repeated after a failure here finishes it.
-  return Scrub();
+  return FinishScrub();
+}
+
+Status Store::Impl::FinishScrub() {
+  Result<std::optional<std::string>> pending = GetMeta(kScrubPendingKey);
+  if (!pending.ok()) return pending.status();
+  if (!pending->has_value()) return Status::Ok();
+  CARNET_RETURN_IF_ERROR(Scrub());
+  Result<sqlite::Statement*> done =
+      db_->Query("DELETE FROM meta WHERE key = ?", std::string(kScrubPendingKey));
+  if (!done.ok()) return done.status();
+  return (*done)->Run();
 }
 
 Status Store::Impl::Scrub() {

@@ -327,6 +327,7 @@ TEST_CASE_METHOD(OneTablet, "Erasing a participant's key makes their health data
 
   // The wrapped key is gone from the files, the WAL included; a reopen does not bring it back.
   CHECK(Leaks(a.options().path, {wrapped}) == "");
+  CHECK(RawValue(a.options().path, "SELECT value FROM meta WHERE key = 'scrub_pending'") == "");
   a.Reopen();
   CHECK(GetRecord(a.store(), "interviews", "i-p1").fields.count("health_notes") == 0);
   CheckCaseload(a.store(), "p2");
@@ -339,6 +340,12 @@ TEST_CASE_METHOD(OneTablet, "Erasing a participant's key makes their health data
   REQUIRE(interview.fields["health_notes"].entries.size() == 1);
   CHECK(interview.fields["health_notes"].entries[0].text == "after the erasure");
   CHECK(a->EraseParticipantKey("not an id").code() == StatusCode::kInvalidArgument);
+
+  // A rebuild cut short after the erasure committed is done at the next open.
+  a.Close();
+  RawSql(a.options().path, "INSERT INTO meta VALUES('scrub_pending', '1')");
+  a.Reopen();
+  CHECK(RawValue(a.options().path, "SELECT value FROM meta WHERE key = 'scrub_pending'") == "");
 }
 
 TEST_CASE("A wrong or missing key store is refused with a clear error", "[core][crypto]") {

@@ -279,8 +279,9 @@ class Store {
   // Health values of the participant's records sealed with another key (written before the
   // record named them) are sealed with theirs first, and values of records that moved to
   // another participant are sealed with the new one's, so that the erasure takes exactly the
-  // participant's health data. The wrapped key is overwritten in the file and the WAL is
-  // checkpointed and truncated before this returns. Afterwards their health values read as
+  // participant's health data. The file is rebuilt (VACUUM) and the WAL is checkpointed and
+  // truncated before this returns, so that the wrapped key is in neither; a rebuild that fails
+  // is done again by the next call or the next open. Afterwards their health values read as
   // absent (a field unset, a log without those entries); a later health value for them is sealed
   // with a new key. Refused with kFailedPrecondition while the outbox holds changes to their
   // health data (push first). Ok, doing nothing, for a participant without a key or a store
