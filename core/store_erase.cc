@@ -54,6 +54,10 @@ Status ValidateErasure(const Schema& schema, const Erasure& erasure) {
   return Status::Ok();
 }
 
+Status EraseKeyBeforeErasure(Store::Impl& impl, const Erasure& erasure) {
+  return impl.EraseParticipantKey(erasure.participant);
+}
+
 Result<size_t> EraseFromReplica(Store::Impl& impl, const Erasure& erasure) {
   sqlite::Database& db = *impl.db_;
   const std::string& participant = erasure.participant;
@@ -145,6 +149,7 @@ Status Store::Erase(const std::string& participant,
   const Erasure erasure{participant, records};
   CARNET_RETURN_IF_ERROR(ValidateErasure(*impl_->schema_, erasure));
   std::unique_lock<std::recursive_mutex> lock(impl_->mutex_);
+  CARNET_RETURN_IF_ERROR(EraseKeyBeforeErasure(*impl_, erasure));
   // Not Begin(): an erasure is the server's order, carried out even once the offline lease has
   // run out, like everything sync calls.
   CARNET_RETURN_IF_ERROR(impl_->BeginTransaction());

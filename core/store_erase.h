@@ -12,6 +12,11 @@ namespace carnet {
 // The participant id and the records named by an erasure are well formed.
 Status ValidateErasure(const Schema& schema, const Erasure& erasure);
 
+// Outside any transaction, before the erasure's own: erases the participant's health key
+// (Store::EraseParticipantKey, core/ENCRYPTION.md), which commits by itself. It can be done
+// again, so that an erasure cut between the two is carried out whole when it comes again.
+Status EraseKeyBeforeErasure(Store::Impl& impl, const Erasure& erasure);
+
 // In the store's open transaction: removes every entry of the participant, of the records whose
 // participant field's winning value names them (as Forget), and of the records the erasure
 // lists; then, in every other record, the entries of fields of type ref that name them (a

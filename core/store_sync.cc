@@ -161,6 +161,7 @@ Result<ApplyStats> Store::ApplyPulled(
     }
   }
   for (const Erasure& e : erase) CARNET_RETURN_IF_ERROR(ValidateErasure(*impl_->schema_, e));
+  for (const Erasure& e : erase) CARNET_RETURN_IF_ERROR(EraseKeyBeforeErasure(*impl_, e));
   CARNET_RETURN_IF_ERROR(impl_->BeginTransaction());
   ApplyStats stats;
   Status status = [&]() -> Status {
