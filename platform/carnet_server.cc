@@ -6,6 +6,9 @@
 //   carnet-server devices|purge --store sqlite:PATH
 //   carnet-server revoke --store sqlite:PATH --device ID
 //   carnet-server dump   --store sqlite:PATH [--device ID]
+//   carnet-server erase  --store sqlite:PATH --participant ID --by WHO
+//   carnet-server erasure-status --store sqlite:PATH [--participant ID]
+//   carnet-server retention --store sqlite:PATH [--days N] [--action forget|erase] [--dry-run]
 //   carnet-server audit  --store sqlite:PATH [--device ID] [--record ID] [--since WHEN]
 //   carnet-server audit  --store sqlite:PATH --verify [--anchor ID:HASH]
 #include <signal.h>
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +26,7 @@
 #include "carnet/server_store.h"
 #include "carnet/transport.h"
 #include "platform/carnet_server_audit.h"
+#include "platform/carnet_server_erasure.h"
 
 namespace {
 
@@ -40,7 +45,9 @@ struct Args {
 };
 
 // Options that take no value.
-bool IsFlag(const std::string& name) { return name == "--plain-http" || name == "--verify"; }
+bool IsFlag(const std::string& name) {
+  return name == "--plain-http" || name == "--verify" || name == "--dry-run";
+}
 
 constexpr const char* kUsage =
     "usage: carnet-server COMMAND --store sqlite:PATH|postgresql://USER@HOST:PORT/DB [options]\n"
@@ -48,12 +55,20 @@ constexpr const char* kUsage =
     "          --tls-cert FILE --tls-key FILE  the server's PEM certificate chain and key\n"
     "          or --plain-http               plain HTTP, on a loopback address only\n"
     "          [--threads N]                 requests served at once (default 64)\n"
+    "          [--retention-days N]          participants without contact for N days leave\n"
+    "                                        the tablets (default 730; 0: never)\n"
+    "          [--retention-action forget|erase]  or are erased\n"
     "  enroll  --device ID --adviser ID --territory NAME [--territory NAME...]\n"
     "                                        enroll a tablet; prints its token\n"
     "  devices                               list enrolled tablets\n"
     "  revoke  --device ID                   refuse a tablet from now on\n"
     "  purge                                 drop what every tablet has acknowledged\n"
     "  dump    [--device ID]                 live entries (of one tablet's scope)\n"
+    "  erase   --participant ID --by WHO     erase a participant from the server and, by an\n"
+    "                                        order each tablet confirms, from the tablets\n"
+    "  erasure-status [--participant ID]     the erasures, and which tablets confirmed them\n"
+    "  retention [--days N] [--action forget|erase] [--dry-run]\n"
+    "                                        apply the retention policy now (default 730 days)\n"
     "  report  --from DATE --to DATE [--format csv|json]\n"
     "                                        the programme's indicators for a period (dates\n"
     "                                        YYYY-MM-DD, both included; sync/REPORT.md)\n"
@@ -103,6 +118,7 @@ struct ServeOptions {
   std::string tls_cert_file;  // both empty: plain HTTP
   std::string tls_key_file;
   int threads = carnet::ServerOptions().worker_threads;
+  std::optional<carnet::RetentionPolicy> retention;
 };
 
 // Checked before the store is opened, so that a refused command leaves nothing behind.
@@ -142,6 +158,10 @@ Result<ServeOptions> ParseServe(const Args& args) {
         "': plain HTTP is served on a loopback address only (127.0.0.0/8, ::1, localhost); "
         "serve HTTPS with --tls-cert FILE --tls-key FILE");
   }
+  Result<std::optional<carnet::RetentionPolicy>> retention = carnet::server_cli::ParseRetention(
+      args.One("retention-days"), args.One("retention-action"), true);
+  if (!retention.ok()) return retention.status();
+  serve.retention = *retention;
   return serve;
 }
 
@@ -159,6 +179,7 @@ int Serve(carnet::ServerStore* store, carnet::Env* env, const ServeOptions& serv
   options.tls_cert_file = serve.tls_cert_file;
   options.tls_key_file = serve.tls_key_file;
   options.worker_threads = serve.threads;
+  options.retention = serve.retention;
   carnet::SyncServer server(options);
   Status started = server.Start();
   if (!started.ok()) return Report(started);
@@ -251,6 +272,18 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (command == "report") return ReportCommand(store->get(), *args);
+  if (command == "erase") {
+    return carnet::server_cli::Erase(store->get(), args->One("participant"), args->One("by"));
+  }
+  if (command == "erasure-status") {
+    return carnet::server_cli::ErasureStatus(store->get(), args->One("participant"));
+  }
+  if (command == "retention") {
+    Result<std::optional<carnet::RetentionPolicy>> policy =
+        carnet::server_cli::ParseRetention(args->One("days"), args->One("action"), false);
+    if (!policy.ok()) return Report(policy.status());
+    return carnet::server_cli::Retention(store->get(), **policy, args->Has("dry-run"));
+  }
   if (command == "dump") {
     Result<std::string> dump = (*store)->ScopeDump(args->One("device"));
     if (!dump.ok()) return Report(dump.status());

@@ -114,6 +114,7 @@ class SyncServer::Impl {
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
   // Counts a request once its reply is written (httplib's logger).
   void Count(const httplib::Request& req, const httplib::Response& res);
+  void MaybeApplyRetention();
 
   ServerOptions options_;
   std::unique_ptr<httplib::Server> http_;  // an httplib::SSLServer when serving HTTPS
@@ -132,6 +133,7 @@ class SyncServer::Impl {
   // minute, however often /metrics is scraped.
   std::atomic<int64_t> conflicts_counted_ms_{0};
   std::atomic<uint64_t> conflicts_{0};
+  std::atomic<int64_t> last_retention_ms_{0};
 };
 
 void SyncServer::Impl::Fail(httplib::Response& res, wire::Format format, const Status& status) {
@@ -238,6 +240,7 @@ void SyncServer::Impl::HandlePull(const httplib::Request& req, httplib::Response
   forgets_served_ += reply->forget.size();
   Reply(res, formats.reply, reply.value());
   MaybePurge();
+  MaybeApplyRetention();
 }
 
 void SyncServer::Impl::HandleStatus(const httplib::Request& req, httplib::Response& res) {
@@ -258,6 +261,22 @@ void SyncServer::Impl::MaybePurge() {
   Result<uint64_t> purged = options_.store->Purge();
   if (!purged.ok()) {
     options_.env->Log(LogLevel::kWarning, "purge failed: " + purged.status().ToString());
+  }
+}
+
+// Retention moves slowly (days): once an hour is often enough, and the pass reads every
+// participant's last contact.
+void SyncServer::Impl::MaybeApplyRetention() {
+  if (!options_.retention) return;
+  int64_t now = options_.env->NowMillis();
+  int64_t last = last_retention_ms_.load();
+  if ((last != 0 && now - last < options_.retention_every_ms) ||
+      !last_retention_ms_.compare_exchange_strong(last, now)) {
+    return;
+  }
+  Result<RetentionReport> applied = options_.store->ApplyRetention(*options_.retention, false);
+  if (!applied.ok()) {
+    options_.env->Log(LogLevel::kWarning, "retention failed: " + applied.status().ToString());
   }
 }
 

@@ -14,6 +14,7 @@
 #include "sync/pg_sequence.h"
 #include "sync/server_pull.h"
 #include "sync/server_conflicts.h"
+#include "sync/server_erasure.h"
 #include "sync/server_push.h"
 #include "sync/server_scope.h"
 #include "sync/snapshot_token.h"
@@ -400,6 +401,9 @@ class PostgresServerStore : public ServerStore {
   Status PushIn(pqxx::transaction_base& txn, const Device& caller, const wire::PushRequest& push,
                 int64_t now, wire::PushReply* reply);
   Status PurgeIn(pqxx::transaction_base& txn, uint64_t* purged);
+  // Erasure and retention (sync/server_erasure.h).
+  Status InErasureTransaction(bool write,
+                              const std::function<Status(ErasureTxn&)>& body) override;
   // Logs what a pull served, in a transaction of its own (sync/audit_pg.h).
   Status AuditPull(const Device& device, const wire::PullReply& reply);
 
@@ -425,6 +429,7 @@ Status PostgresServerStore::Initialize() {
     }
     pg::Sequence::Install(txn);
     audit::InstallPostgres(txn);
+    InstallErasurePostgres(txn);
     return Status::Ok();
   });
 }
@@ -522,8 +527,14 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
     *reply = StaleIncarnationReply(now);
     return Status::Ok();
   }
-  const std::vector<Operation> ops(push.ops.begin() + verdict.first_fresh, push.ops.end());
+  std::vector<Operation> ops(push.ops.begin() + verdict.first_fresh, push.ops.end());
   reply->duplicates = static_cast<uint32_t>(verdict.first_fresh);
+  // Nothing of an erased participant comes back (PROTOCOL.md, Erasure).
+  std::unique_ptr<ErasureSource> erasures = NewPostgresErasureSource(txn, &seq);
+  ErasureTxn erasure_txn{erasures.get(), &source, schema_, options_.env};
+  Result<uint32_t> erased = DropErasedOperations(erasure_txn, device, &ops);
+  if (!erased.ok()) return erased.status();
+  reply->erased = *erased;
   // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
   PushGuard guard(schema_, &scopes, &device);
   CARNET_RETURN_IF_ERROR(guard.Admit(ops));
@@ -621,6 +632,8 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
                            wire::RecordRef{r[1].as<std::string>(), r[2].as<std::string>()});
     }
     CutPullReply(std::move(entries), std::move(forgets), limit, cursor, present, &reply);
+    // The erasure orders up to the reply's cursor, carried out with it (PROTOCOL.md, Erasure).
+    ServeErasuresPostgres(txn, device.id, cursor, reply.next_cursor, &reply);
     return Status::Ok();
   });
   if (!status.ok()) return status;
@@ -629,6 +642,7 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
   status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
     txn.exec_params0("UPDATE devices SET cursor = $1, last_contact_ms = $2 WHERE id = $3", cursor,
                      reply.server_time_ms, caller.id);
+    ConfirmErasuresPostgres(txn, caller.id, cursor, reply.server_time_ms);
     return Status::Ok();
   });
   if (!status.ok()) return status;
@@ -660,6 +674,8 @@ Result<wire::PullReply> PostgresServerStore::PullSnapshot(const Device& caller,
     const Device& device = *fresh;
     const uint64_t present = pg::Sequence::Committed(txn);
     if (begin) position = SnapshotPosition{present, false, 0, std::nullopt};
+    // The erasure orders up to the snapshot come with its first page (PROTOCOL.md, Erasure).
+    if (begin) ServeErasuresPostgres(txn, device.id, 0, present, &reply);
     if (position.snapshot_seq > present) {
       return InvalidArgument("a snapshot token from beyond this store's present");
     }
@@ -921,6 +937,24 @@ Result<uint64_t> PostgresServerStore::CountConflicts() {
   });
   if (!status.ok()) return status;
   return CountRegisterConflicts(*schema_, heads);
+}
+
+Status PostgresServerStore::InErasureTransaction(
+    bool write, const std::function<Status(ErasureTxn&)>& body) {
+  auto run = [&](pqxx::transaction_base& txn) -> Status {
+    std::optional<pg::Sequence> seq;
+    if (write) seq.emplace(txn);  // the store-wide lock: no push or purge runs beside it
+    pg::Sequence* numbers = seq ? &*seq : nullptr;
+    TxnScopes source(txn, numbers);
+    std::unique_ptr<ErasureSource> erasures = NewPostgresErasureSource(txn, numbers);
+    ErasureTxn context{erasures.get(), &source, schema_, options_.env};
+    CARNET_RETURN_IF_ERROR(body(context));
+    if (seq) seq->Save();
+    return Status::Ok();
+  };
+  return pool_.Run(write ? pg::Pool::Isolation::kReadCommitted
+                         : pg::Pool::Isolation::kRepeatableReadReadOnly,
+                   run);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "carnet/sqlite.h"
 #include "sync/audit_sqlite.h"
 #include "sync/server_conflicts.h"
+#include "sync/server_erasure.h"
 #include "sync/server_push.h"
 #include "sync/server_scope.h"
 #include "sync/snapshot_token.h"
@@ -221,6 +222,13 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Result<std::optional<Entry>> FindEntry(const EntryKey& key);
   Status PutEntry(const Entry& entry);
   Status SaveNextSeq();
+  // Begins a write transaction, the sequence going on from what another process on the same
+  // file may have numbered since (a carnet-server command: erase, retention, purge).
+  Status BeginWrite(WriteTransaction* txn);
+  // Erasure and retention (sync/server_erasure.h).
+  Status InErasureTransaction(bool write,
+                              const std::function<Status(ErasureTxn&)>& body) override;
+  Result<uint32_t> DropErased(const Device& device, std::vector<Operation>* ops);
   // A change pushed to a record being purged keeps it (PROTOCOL.md, Purge): its forgets not yet
   // pulled are withdrawn; the scope update that follows serves it again, whole.
   Status CancelPurge(const std::string& collection, const std::string& record);
@@ -264,6 +272,7 @@ Status SqliteServerStore::Initialize() {
     CARNET_RETURN_IF_ERROR(txn.Commit());
   }
   CARNET_RETURN_IF_ERROR(audit::InstallSqlite(db_.get()));
+  CARNET_RETURN_IF_ERROR(InstallErasureSqlite(db_.get()));
   Result<sqlite::Statement*> seq = db_->Query("SELECT value FROM meta WHERE key = 'next_seq'");
   if (!seq.ok()) return seq.status();
   if ((*seq)->Step(&status)) next_seq_ = std::stoull((*seq)->Text(0));
@@ -625,15 +634,17 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   const IncarnationVerdict verdict =
       JudgeIncarnation(options_.env, device, push, life_acknowledged);
   if (verdict.stale) return StaleIncarnationReply(now);
-  const std::vector<Operation> ops(push.ops.begin() + verdict.first_fresh, push.ops.end());
+  std::vector<Operation> ops(push.ops.begin() + verdict.first_fresh, push.ops.end());
 
   WriteTransaction txn(db_.get());
-  CARNET_RETURN_IF_ERROR(txn.Begin());
+  CARNET_RETURN_IF_ERROR(BeginWrite(&txn));
   const uint64_t first_seq = next_seq_;
   auto fail = [&](Status status) {
     next_seq_ = first_seq;  // the transaction rolls back the sequence numbers it used
     return status;
   };
+  Result<uint32_t> erased = DropErased(device, &ops);  // PROTOCOL.md, Erasure
+  if (!erased.ok()) return fail(erased.status());
 
   // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
   PushGuard guard(schema_, &scopes_, &device);
@@ -641,6 +652,7 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   std::set<std::pair<std::string, std::string>> touched, changed;
   wire::PushReply reply;
   reply.duplicates = static_cast<uint32_t>(verdict.first_fresh);
+  reply.erased = *erased;
   for (const Operation& op : ops) {
     touched.emplace(op.collection, op.record);
     // A duplicate is known by what it does, not by its sequence number: a store reinstalled
@@ -704,7 +716,7 @@ Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t p
   limit = std::clamp<uint32_t>(limit, 1, wire::kMaxPullEntries);
   std::lock_guard<std::mutex> lock(mutex_);
   WriteTransaction txn(db_.get());
-  CARNET_RETURN_IF_ERROR(txn.Begin());
+  CARNET_RETURN_IF_ERROR(BeginWrite(&txn));
   Result<Device> fresh = LoadEnrolledDevice(caller.id);
   if (!fresh.ok()) return fresh.status();
   const Device& device = *fresh;
@@ -771,6 +783,9 @@ Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t p
   if (next > kCursorSeqMask) return Internal("sequence numbers exhausted the pull cursor");
   reply.next_cursor = CursorFor(next);
   CARNET_RETURN_IF_ERROR(NoteHandedOut(next));
+  // The erasure orders up to the reply's cursor, carried out with it (PROTOCOL.md, Erasure).
+  CARNET_RETURN_IF_ERROR(
+      ServeErasuresSqlite(db_.get(), device.id, cursor, next, reply.server_time_ms, &reply));
 
   Result<sqlite::Statement*> ack = db_->Query(
       "UPDATE devices SET cursor = ?, last_contact_ms = ? WHERE id = ?", cursor,
@@ -797,7 +812,7 @@ Result<wire::PullReply> SqliteServerStore::PullSnapshot(const Device& caller,
   }
   std::lock_guard<std::mutex> lock(mutex_);
   WriteTransaction txn(db_.get());
-  CARNET_RETURN_IF_ERROR(txn.Begin());
+  CARNET_RETURN_IF_ERROR(BeginWrite(&txn));
   Result<Device> fresh = LoadEnrolledDevice(caller.id);
   if (!fresh.ok()) return fresh.status();
   const Device& device = *fresh;
@@ -823,6 +838,9 @@ Result<wire::PullReply> SqliteServerStore::PullSnapshot(const Device& caller,
     if (!hold.ok()) return hold.status();
     CARNET_RETURN_IF_ERROR((*hold)->Run());
     CARNET_RETURN_IF_ERROR(NoteHandedOut(snapshot_seq));
+    // The erasure orders up to the snapshot come with its first page (PROTOCOL.md, Erasure).
+    CARNET_RETURN_IF_ERROR(ServeErasuresSqlite(db_.get(), device.id, 0, snapshot_seq,
+                                               reply.server_time_ms, &reply));
   }
 
   // First the forgets made for this device up to the snapshot (records it may hold from before:
@@ -898,7 +916,7 @@ Result<wire::PullReply> SqliteServerStore::PullSnapshot(const Device& caller,
 Result<uint64_t> SqliteServerStore::Purge() {
   std::lock_guard<std::mutex> lock(mutex_);
   WriteTransaction txn(db_.get());
-  CARNET_RETURN_IF_ERROR(txn.Begin());
+  CARNET_RETURN_IF_ERROR(BeginWrite(&txn));
   const uint64_t first_seq = next_seq_;
   auto fail = [&](Status status) {
     next_seq_ = first_seq;
@@ -1077,6 +1095,43 @@ Result<uint64_t> SqliteServerStore::CountConflicts() {
   Result<std::vector<Entry>> heads = ReadEntries(**st);
   if (!heads.ok()) return heads.status();
   return CountRegisterConflicts(*schema_, *heads);
+}
+
+Status SqliteServerStore::BeginWrite(WriteTransaction* txn) {
+  CARNET_RETURN_IF_ERROR(txn->Begin());
+  Result<sqlite::Statement*> st = db_->Query("SELECT value FROM meta WHERE key = 'next_seq'");
+  if (!st.ok()) return st.status();
+  Status status;
+  if ((*st)->Step(&status)) next_seq_ = std::max<uint64_t>(next_seq_, std::stoull((*st)->Text(0)));
+  (*st)->Reset();
+  return status;
+}
+
+Status SqliteServerStore::InErasureTransaction(bool write,
+                                               const std::function<Status(ErasureTxn&)>& body) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(BeginWrite(&txn));
+  const uint64_t first_seq = next_seq_;
+  std::unique_ptr<ErasureSource> erasures = NewSqliteErasureSource(db_.get(), &next_seq_);
+  ErasureTxn context{erasures.get(), this, schema_, options_.env};
+  Status status = body(context);
+  if (status.ok() && write) status = SaveNextSeq();
+  if (status.ok() && write) status = txn.Commit();
+  if (!status.ok() || !write) {
+    next_seq_ = first_seq;  // rolled back
+    return status;
+  }
+  // What an erasure removed is zeroed in the pages (secure_delete); the WAL still holds the
+  // pages as they were until it is checkpointed and truncated.
+  (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  return Status::Ok();
+}
+
+Result<uint32_t> SqliteServerStore::DropErased(const Device& device, std::vector<Operation>* ops) {
+  std::unique_ptr<ErasureSource> erasures = NewSqliteErasureSource(db_.get(), &next_seq_);
+  ErasureTxn context{erasures.get(), this, schema_, options_.env};
+  return DropErasedOperations(context, device, ops);
 }
 
 }  // namespace

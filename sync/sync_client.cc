@@ -162,6 +162,10 @@ Status SyncClient::Impl::PushAll(SyncProgress* progress) {
                       ", before the pushed batch starting at " + std::to_string(first));
     }
     CARNET_RETURN_IF_ERROR(store_->AcknowledgeOperations(reply.acknowledged_seq));
+    if (reply.erased > 0) {
+      env_->Log(LogLevel::kWarning, "sync: the server dropped " + std::to_string(reply.erased) +
+                                        " operations on participants erased on its side");
+    }
     for (const Operation& op : request.ops) progress->pushed += op.seq <= reply.acknowledged_seq;
     std::optional<uint64_t> pending = Pending();
     if (pending) {
@@ -176,6 +180,11 @@ Status SyncClient::Impl::PushAll(SyncProgress* progress) {
 Status SyncClient::Impl::PullAll(SyncProgress* progress) {
   uint32_t limit = std::clamp<uint32_t>(options_.pull_batch, 1, wire::kMaxPullEntries);
   int forget_rounds = 0;
+  // Erasures carried out and not confirmed yet: a pull by sequence from the cursor saved with
+  // them confirms them (PROTOCOL.md, Erasure). One more is made for them at the end if need be,
+  // so that the server knows at once; bounded like the forget rounds.
+  bool unconfirmed = false;
+  int confirm_rounds = 0;
   // A pull sent ahead while the previous reply was being written. Only a request that
   // acknowledges nothing new is sent ahead: its cursor is the one already saved (a snapshot's
   // pages all have cursor 0), so the server never learns of a cursor the tablet could still lose.
@@ -242,11 +251,21 @@ Status SyncClient::Impl::PullAll(SyncProgress* progress) {
     for (wire::RecordRef& ref : reply.forget) {
       forget.emplace_back(std::move(ref.collection), std::move(ref.record));
     }
+    std::vector<Erasure> erase;
+    erase.reserve(reply.erase.size());
+    for (wire::ErasureOrder& order : reply.erase) {
+      Erasure e{std::move(order.participant), {}};
+      for (wire::RecordRef& ref : order.records) {
+        e.records.emplace_back(std::move(ref.collection), std::move(ref.record));
+      }
+      erase.push_back(std::move(e));
+    }
     // The cursor and the snapshot token are saved with the page they follow.
     Result<ApplyStats> applied =
         store_->ApplyPulled(reply.entries, forget,
                             {{kPullCursorKey, std::to_string(reply.next_cursor)},
-                             {kPullSnapshotKey, reply.snapshot}});
+                             {kPullSnapshotKey, reply.snapshot}},
+                            erase);
     if (applied.status().code() == StatusCode::kFailedPrecondition &&
         ++forget_rounds <= kMaxForgetRounds) {
       // Nothing was saved, the cursor included: the same pull follows the push.
@@ -261,6 +280,13 @@ Status SyncClient::Impl::PullAll(SyncProgress* progress) {
     progress->pulled += reply.entries.size() + forget.size();
     progress->pull_more = reply.more;
     Report(*progress);
+    if (!erase.empty()) {
+      env_->Log(LogLevel::kInfo, "sync: " + std::to_string(erase.size()) +
+                                     " participants erased on the server's order");
+    }
+    if (request.snapshot.empty() && request.cursor != 0) unconfirmed = false;
+    if (!erase.empty()) unconfirmed = true;
+    if (!reply.more && unconfirmed && ++confirm_rounds <= kMaxForgetRounds) continue;
     if (!reply.more) return Status::Ok();
   }
 }

@@ -152,7 +152,8 @@ void serialize(Archive& ar, PushReply& m) {
   ar(cereal::make_nvp("acknowledged_seq", m.acknowledged_seq), cereal::make_nvp("applied", m.applied),
      cereal::make_nvp("duplicates", m.duplicates),
      cereal::make_nvp("server_time_ms", m.server_time_ms),
-     cereal::make_nvp("stale_incarnation", m.stale_incarnation));
+     cereal::make_nvp("stale_incarnation", m.stale_incarnation),
+     cereal::make_nvp("erased", m.erased));
 }
 
 template <class Archive>
@@ -169,12 +170,19 @@ void serialize(Archive& ar, RecordRef& m) {
 }
 
 template <class Archive>
+void serialize(Archive& ar, ErasureOrder& m) {
+  Text(ar, "participant", m.participant);
+  List(ar, "records", m.records, kMaxErasedRecords);
+}
+
+template <class Archive>
 void serialize(Archive& ar, PullReply& m) {
   LimitedList(ar, "entries", m.entries, kMaxPullEntries);
   LimitedList(ar, "forget", m.forget, kMaxPullEntries);
   ar(cereal::make_nvp("next_cursor", m.next_cursor), cereal::make_nvp("more", m.more),
      cereal::make_nvp("server_time_ms", m.server_time_ms));
   Text(ar, "snapshot", m.snapshot);
+  List(ar, "erase", m.erase, kMaxPullEntries);
 }
 
 template <class Archive>

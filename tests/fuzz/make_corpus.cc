@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
   wire::PullRequest pull_next{wire::kProtocolVersion, pull_reply.next_cursor, 3, ""};
   wire::PullRequest pull_snapshot{wire::kProtocolVersion, 0, 4, wire::kSnapshotBegin};
   pull_reply.forget.push_back(wire::RecordRef{"participants", "p-gone"});
+  pull_reply.erase.push_back(
+      wire::ErasureOrder{"p-erased", {{"participants", "p-erased"}, {"interviews", "i-erased"}}});
+  push_reply.erased = 2;
   wire::StatusReply status{"tablet-a", "amina", {"bassin-nord"}, 3, 11, env.NowMillis()};
   wire::ErrorReply error{"clock_skew", "stamp 20 minutes ahead", true, env.NowMillis()};
 

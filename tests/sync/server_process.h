@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -25,10 +26,14 @@ struct ServerTls {
 class ServerProcess {
  public:
   // Starts `carnet-server serve` on a free port of 127.0.0.1; its logs go to `log_path`. `store`
-  // is a store spec (sqlite:PATH, postgresql://...) or a SQLite file's path.
+  // is a store spec (sqlite:PATH, postgresql://...) or a SQLite file's path. `extra`: more serve
+  // options. The retention policy is off unless `extra` sets one: tablets in tests write at a
+  // fixed date (kTabletStartMs), which the default policy would retire once the real clock is two
+  // years past it.
   ServerProcess(const std::string& binary, const std::string& store, const std::string& log_path,
-                const ServerTls& tls = {})
+                const ServerTls& tls = {}, const std::vector<std::string>& extra = {})
       : scheme_(tls.cert_file.empty() ? "http" : "https") {
+
     const bool spec = store.rfind("sqlite:", 0) == 0 || store.find("://") != std::string::npos;
     std::vector<std::string> args = {binary, "serve", "--store", spec ? store : "sqlite:" + store,
                                      "--listen", "127.0.0.1:0"};
@@ -36,6 +41,10 @@ class ServerProcess {
       args.push_back("--plain-http");
     } else {
       args.insert(args.end(), {"--tls-cert", tls.cert_file, "--tls-key", tls.key_file});
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (std::find(extra.begin(), extra.end(), "--retention-days") == extra.end()) {
+      args.insert(args.end(), {"--retention-days", "0"});
     }
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());

@@ -344,7 +344,7 @@ TEST_CASE_METHOD(ScriptedFixture,
                  "[sync][client]") {
   int64_t skew = 0;
   server.Otherwise("/v1/pull", [&](const httplib::Request& req, httplib::Response& res) {
-    Send(req, res, 200, wire::PullReply{{}, {}, 0, false, tablet.env().NowMillis() + skew, ""});
+    Send(req, res, 200, wire::PullReply{{}, {}, 0, false, tablet.env().NowMillis() + skew, "", {}});
   });
   tablet.Connect(server.url());
   auto offset_after_sync = [&](int64_t server_skew) {

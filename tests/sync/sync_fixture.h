@@ -57,7 +57,9 @@ class ServerFixture {
   ~ServerFixture() { Stop(); }
 
   void Start(int port = 0) {
-    server_ = std::make_unique<SyncServer>(ServerOptions{"127.0.0.1", port, &env_, store_.get()});
+    ServerOptions options{"127.0.0.1", port, &env_, store_.get()};
+    if (tune_server) tune_server(&options);
+    server_ = std::make_unique<SyncServer>(options);
     SYNC_REQUIRE_OK(server_->Start());
   }
   void Stop() {
@@ -88,6 +90,10 @@ class ServerFixture {
   void Reconnect(Tablet& tablet) {
     tablet.Connect(url(), ServerSyncOptions(Token(tablet.store().device_id())));
   }
+
+  // Server options beyond the address and the store (a retention policy...), applied by Start:
+  // set it, then Restart().
+  std::function<void(ServerOptions*)> tune_server;
 
   TestEnv& env() { return env_; }
   ServerStore& store() { return *store_; }

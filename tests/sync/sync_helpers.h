@@ -141,7 +141,7 @@ inline Handler AcknowledgePush(Env* env) {
 inline Handler PullAnswer(Env* env, std::vector<Entry> entries, uint64_t next_cursor,
                           bool more = false, std::vector<wire::RecordRef> forget = {}) {
   return [=](const httplib::Request& req, httplib::Response& res) {
-    wire::PullReply reply{entries, forget, next_cursor, more, env->NowMillis(), ""};
+    wire::PullReply reply{entries, forget, next_cursor, more, env->NowMillis(), "", {}};
     Send(req, res, 200, reply);
   };
 }
@@ -151,7 +151,7 @@ inline Handler PullNothing(Env* env) {
   return [env](const httplib::Request& req, httplib::Response& res) {
     wire::PullRequest pull;
     if (!Parse(req, &pull)) return BadRequest(res);
-    Send(req, res, 200, wire::PullReply{{}, {}, pull.cursor, false, env->NowMillis(), ""});
+    Send(req, res, 200, wire::PullReply{{}, {}, pull.cursor, false, env->NowMillis(), "", {}});
   };
 }
 

@@ -6,10 +6,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "carnet/env.h"
+#include "carnet/erasure.h"
 #include "carnet/server_store.h"
 #include "carnet/status.h"
 
@@ -37,6 +39,11 @@ struct ServerOptions {
   // httplib's default (8 on this machine); tablets beyond the pool wait in the listen queue, and
   // past their transfer timeout they retry (tests/bench/load_bench.cc, sync/SCALING.md).
   int worker_threads = 64;
+  // The retention policy the server applies on its own (ServerStore::ApplyRetention; PROTOCOL.md,
+  // Retention): after a pull, at most once every `retention_every_ms`, on the Env's clock. None:
+  // never (carnet-server serve applies 730 days unless told otherwise).
+  std::optional<RetentionPolicy> retention;
+  int64_t retention_every_ms = 60 * 60 * 1000;
 };
 
 class SyncServer {

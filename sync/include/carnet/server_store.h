@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,12 +12,15 @@
 
 #include "carnet/audit.h"
 #include "carnet/env.h"
+#include "carnet/erasure.h"
 #include "carnet/operation.h"
 #include "carnet/schema.h"
 #include "carnet/status.h"
 #include "carnet/wire.h"
 
 namespace carnet {
+
+struct ErasureTxn;  // sync/server_erasure.h
 
 struct Device {
   std::string id;
@@ -83,6 +87,34 @@ class ServerStore {
   virtual Result<std::vector<Entry>> LiveEntries(const std::string& collection) = 0;
   // Registers holding a value kept for review (sync/server_conflicts.h), for /metrics.
   virtual Result<uint64_t> CountConflicts() = 0;
+
+  // --- Erasure and retention (sync/PROTOCOL.md, Erasure and Retention; carnet/erasure.h),
+  // written once over InErasureTransaction (sync/server_erasure.cc).
+
+  // Erases a participant (GDPR art. 17), in one transaction: the participant and every record
+  // that belongs to them, with their history and conflicts (entries, scope, forgets owed), and
+  // the references to them in other records; puts them on the erasure list (when, who ordered
+  // it, which records), from which later pushes touching them are dropped (Push, counted in
+  // PushReply::erased); and sends every enrolled tablet not revoked an erasure order, which its
+  // pull carries and a later pull confirms. Again for an erased participant: `already`, nothing
+  // done. kInvalidArgument for an id that is not a record id.
+  Result<ErasureReport> Erase(const std::string& participant, const std::string& ordered_by);
+  // The erasure list, by participant, with each tablet's order confirmed or owed. `participant`:
+  // that one only.
+  Result<std::vector<ErasureState>> Erasures(const std::string& participant = "");
+  // Retires the participants whose last contact is older than the policy's limit, as of the
+  // Env's time: they leave every tablet (a forget to each device holding them, and out of every
+  // scope) or, by the policy, are erased. A retired participant with a contact within the limit
+  // since (a tablet that still held them recorded something) is brought back into scope. With
+  // `dry_run`, only says who would be.
+  Result<RetentionReport> ApplyRetention(const RetentionPolicy& policy, bool dry_run);
+
+ protected:
+  // Runs `body` in one transaction of the store, with the sources the erasure code reads and
+  // writes through (sync/server_erasure.h). A `write` transaction takes new sequence numbers and
+  // commits when `body` returns ok; another is rolled back.
+  virtual Status InErasureTransaction(bool write,
+                                      const std::function<Status(ErasureTxn&)>& body) = 0;
 };
 
 // "sqlite:PATH" (or a bare path). Creates the file if needed.

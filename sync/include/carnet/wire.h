@@ -53,6 +53,9 @@ struct PushReply {
   // there on name operations the server has already. The tablet draws a new incarnation and
   // pushes again.
   bool stale_incarnation = false;
+  // Operations acknowledged but dropped, not applied: they touched a participant erased from
+  // the server (PROTOCOL.md, Erasure), and would have brought them back.
+  uint32_t erased = 0;
 };
 
 // The value of PullRequest::snapshot that asks for a first pull in key order (PROTOCOL.md,
@@ -74,6 +77,17 @@ struct RecordRef {
   friend bool operator==(const RecordRef&, const RecordRef&) = default;
 };
 
+// An erasure order (PROTOCOL.md, Erasure): the tablet erases the participant, the records that
+// belong to them by its own copy, and the records listed, which the server erased with them.
+struct ErasureOrder {
+  std::string participant;
+  std::vector<RecordRef> records;
+  friend bool operator==(const ErasureOrder&, const ErasureOrder&) = default;
+};
+
+// The most records one erasure order lists: far more than one person's file.
+constexpr size_t kMaxErasedRecords = 100'000;
+
 struct PullReply {
   std::vector<Entry> entries;
   std::vector<RecordRef> forget;
@@ -82,6 +96,9 @@ struct PullReply {
   int64_t server_time_ms = 0;
   // Non-empty while a snapshot goes on: the token to send with the next pull.
   std::string snapshot;
+  // Erasures the tablet carries out in the transaction that saves next_cursor; a later pull from
+  // that cursor confirms them.
+  std::vector<ErasureOrder> erase;
 };
 
 struct StatusReply {

@@ -1,0 +1,114 @@
+#include "platform/carnet_server_erasure.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace carnet::server_cli {
+namespace {
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "carnet-server: %s\n", status.ToString().c_str());
+  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+std::string UtcTime(int64_t ms) {
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[80];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return text;
+}
+
+}  // namespace
+
+Result<std::optional<RetentionPolicy>> ParseRetention(const std::string& days,
+                                                      const std::string& action, bool allow_off) {
+  RetentionPolicy policy;
+  if (!days.empty()) {
+    if (days.size() > 6 || days.find_first_not_of("0123456789") != std::string::npos) {
+      return InvalidArgument("retention days '" + days + "': a whole number of days");
+    }
+    policy.days = std::stoll(days);
+    if (policy.days == 0) {
+      if (allow_off) return std::optional<RetentionPolicy>();
+      return InvalidArgument("retention days: at least 1");
+    }
+  }
+  if (action == "erase") {
+    policy.action = RetentionAction::kErase;
+  } else if (!action.empty() && action != "forget") {
+    return InvalidArgument("retention action '" + action + "': forget or erase");
+  }
+  return std::optional<RetentionPolicy>(policy);
+}
+
+int Erase(ServerStore* store, const std::string& participant, const std::string& ordered_by) {
+  if (participant.empty()) return Fail(InvalidArgument("erase needs --participant ID"));
+  // The erasure list keeps who ordered each erasure: the controller must be able to show it.
+  if (ordered_by.empty()) {
+    return Fail(InvalidArgument("erase needs --by NAME: who ordered the erasure"));
+  }
+  Result<ErasureReport> report = store->Erase(participant, ordered_by);
+  if (!report.ok()) return Fail(report.status());
+  if (report->already) {
+    std::printf("participant %s was erased already: see erasure-status\n", participant.c_str());
+    return 0;
+  }
+  std::string devices;
+  for (const std::string& d : report->devices) devices += " " + d;
+  std::printf("erased participant %s: %llu records, %llu entries; erasure order sent to %zu "
+              "tablets:%s\n",
+              participant.c_str(), static_cast<unsigned long long>(report->records),
+              static_cast<unsigned long long>(report->entries), report->devices.size(),
+              devices.c_str());
+  return 0;
+}
+
+int ErasureStatus(ServerStore* store, const std::string& participant) {
+  Result<std::vector<ErasureState>> list = store->Erasures(participant);
+  if (!list.ok()) return Fail(list.status());
+  if (!participant.empty() && list->empty()) {
+    return Fail(Status(StatusCode::kNotFound, "participant " + participant + " is not erased"));
+  }
+  for (const ErasureState& e : *list) {
+    size_t confirmed = 0;
+    for (const ErasureOrderState& d : e.devices) confirmed += d.confirmed_ms.has_value();
+    std::printf("%s erased %s by %s: %llu records; %zu of %zu tablets confirmed\n",
+                e.participant.c_str(), UtcTime(e.at_ms).c_str(), e.ordered_by.c_str(),
+                static_cast<unsigned long long>(e.records), confirmed, e.devices.size());
+    for (const ErasureOrderState& d : e.devices) {
+      if (d.confirmed_ms) {
+        std::printf("  %s confirmed %s\n", d.device.c_str(), UtcTime(*d.confirmed_ms).c_str());
+      } else {
+        std::printf("  %s owed%s\n", d.device.c_str(), d.revoked ? " (revoked: told to wipe)" : "");
+      }
+    }
+  }
+  return 0;
+}
+
+int Retention(ServerStore* store, const RetentionPolicy& policy, bool dry_run) {
+  Result<RetentionReport> report = store->ApplyRetention(policy, dry_run);
+  if (!report.ok()) return Fail(report.status());
+  const char* verb = dry_run ? "would retire"
+                     : policy.action == RetentionAction::kErase ? "erased"
+                                                                : "retired";
+  for (const RetentionReport::Item& item : report->retired) {
+    std::printf("%s %s (last contact %s)\n", verb, item.participant.c_str(),
+                UtcTime(item.last_contact_ms).c_str());
+  }
+  for (const RetentionReport::Item& item : report->reactivated) {
+    std::printf("%s %s (last contact %s)\n", dry_run ? "would bring back" : "brought back",
+                item.participant.c_str(), UtcTime(item.last_contact_ms).c_str());
+  }
+  std::printf("%zu participants %s after %lld days without contact, %zu %s\n",
+              report->retired.size(), verb, static_cast<long long>(policy.days),
+              report->reactivated.size(),
+              dry_run ? "would come back" : "back in scope");
+  return 0;
+}
+
+}  // namespace carnet::server_cli
