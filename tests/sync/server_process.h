@@ -33,7 +33,6 @@ class ServerProcess {
   ServerProcess(const std::string& binary, const std::string& store, const std::string& log_path,
                 const ServerTls& tls = {}, const std::vector<std::string>& extra = {})
       : scheme_(tls.cert_file.empty() ? "http" : "https") {
-
     const bool spec = store.rfind("sqlite:", 0) == 0 || store.find("://") != std::string::npos;
     std::vector<std::string> args = {binary, "serve", "--store", spec ? store : "sqlite:" + store,
                                      "--listen", "127.0.0.1:0"};
