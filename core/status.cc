@@ -19,6 +19,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kUnauthenticated: return "unauthenticated";
     case StatusCode::kUpdateNeeded: return "update_needed";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kDeviceRevoked: return "device_revoked";
   }
   return "unknown";
 }

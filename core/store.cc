@@ -93,6 +93,13 @@ Status Store::Impl::Initialize() {
     }
   }
 
+  Result<std::optional<std::string>> wiped = GetMeta(kWipedMetaKey);
+  if (!wiped.ok()) return wiped.status();
+  if (wiped->has_value()) {
+    return Status(StatusCode::kDeviceRevoked,
+                  "store '" + options_.path + "' was wiped on the server's order (the device was "
+                  "revoked): it holds nothing; delete the file");
+  }
   Result<std::optional<std::string>> device = GetMeta("device_id");
   if (!device.ok()) return device.status();
   if (!device->has_value()) {
@@ -134,6 +141,7 @@ Result<std::optional<std::string>> Store::Impl::GetMeta(const std::string& key) 
 }
 
 Status Store::Impl::BeginTransaction() {
+  CARNET_RETURN_IF_ERROR(RefuseIfWiped());
   CARNET_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
   next_seq_ = committed_next_seq_;
   pending_changes_.clear();

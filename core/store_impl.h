@@ -17,6 +17,9 @@
 
 namespace carnet {
 
+// The one key Store::Wipe leaves in meta (store_wipe.cc): when it ran.
+extern const char* const kWipedMetaKey;
+
 class Store::Impl {
  public:
   Impl(const StoreOptions& options, std::unique_ptr<sqlite::Database> db);
@@ -84,8 +87,12 @@ class Store::Impl {
   Result<std::optional<std::string>> ParticipantOf(const std::string& collection,
                                                    const std::string& record);
   Status EraseParticipantKey(const std::string& participant);
-  // kFailedPrecondition once the offline lease has run out.
+  // kFailedPrecondition once the offline lease has run out; kDeviceRevoked once wiped.
   Status CheckLease();
+  // Rewrites the file and empties the WAL: nothing deleted stays readable in them.
+  Status Scrub();
+  // kDeviceRevoked once the store was wiped (Store::Wipe, store_wipe.cc).
+  Status RefuseIfWiped() const;
   Status RenewLease();
   int64_t LeaseNowMs() const;
   // Forgets the keys a transaction made, beyond the first `keep`, when it is rolled back.
@@ -129,6 +136,7 @@ class Store::Impl {
     int64_t seen_ms = 0;     // the latest time the store has seen since
   };
   Lease lease_;
+  bool wiped_ = false;  // Store::Wipe ran: every call is refused
 
  private:
   Result<const crypto::DataKey*> KeyForWrite(const std::string& collection,
@@ -139,8 +147,6 @@ class Store::Impl {
   Result<const crypto::DataKey*> KeyById(const std::string& id);
   // A store in clear meets its first key store: its S and H values sealed; how many.
   Result<size_t> SealExisting();
-  // Rewrites the file and empties the WAL: nothing deleted stays readable in them.
-  Status Scrub();
   // Scrub, if an erased key asked for one that has not been done yet.
   Status FinishScrub();
   Status OpenLease(bool sealed);

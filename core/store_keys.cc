@@ -668,6 +668,7 @@ Status Store::Impl::OpenLease(bool sealed) {
 }
 
 Status Store::Impl::CheckLease() {
+  CARNET_RETURN_IF_ERROR(RefuseIfWiped());
   if (options_.lease_days <= 0) return Status::Ok();
   const int64_t now = std::max(LeaseNowMs(), lease_.seen_ms);
   const int64_t elapsed = now - lease_.contact_ms;

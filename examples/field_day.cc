@@ -33,10 +33,12 @@ Status Enroll(const std::string& binary, const std::string& store_spec, const st
                   tablet.adviser, "--territory", kTerritory},
                  log);
   if (!out.ok()) return out.status();
-  tablet.token = out->substr(0, out->find('\n'));
-  if (tablet.token.empty()) return carnet::Internal("carnet-server enroll printed no token");
-  std::printf("enrolled %s (adviser %s, territory %s)\n", tablet.device.c_str(),
-              tablet.adviser.c_str(), kTerritory);
+  tablet.enrollment_code = out->substr(0, out->find('\n'));
+  if (tablet.enrollment_code.empty()) {
+    return carnet::Internal("carnet-server enroll printed no enrollment code");
+  }
+  std::printf("enrollment code for %s (adviser %s, territory %s): %s\n", tablet.device.c_str(),
+              tablet.adviser.c_str(), kTerritory, tablet.enrollment_code.c_str());
   return Status::Ok();
 }
 
@@ -121,7 +123,8 @@ Status OpenTablet(carnet::Env* env, const std::string& dir, int port, const Tls&
   Result<std::unique_ptr<carnet::Transport>> transport = carnet::MakeCurlTransport(curl);
   if (!transport.ok()) return transport.status();
   carnet::SyncOptions sync;
-  sync.token = tablet.token;
+  // Exchanged for the device token at the first sync; the code is then spent.
+  sync.enrollment_code = tablet.enrollment_code;
   sync.push_batch = 3;  // small, so that the evening's sync is cut between batches
   sync.max_attempts = 2;
   sync.backoff_initial_ms = 100;

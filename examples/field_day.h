@@ -15,7 +15,9 @@ namespace field_day {
 struct Tablet {
   std::string device;   // "tablet-amina"
   std::string adviser;  // "amina"
-  std::string token;    // from carnet-server enroll
+  // One-time code from carnet-server enroll, which the tablet's first sync exchanges for its
+  // device token.
+  std::string enrollment_code;
   std::unique_ptr<carnet::Store> store;
   std::unique_ptr<carnet::SyncClient> client;
   carnet::SyncProgress progress;  // of its latest sync

@@ -193,6 +193,9 @@ struct carnet_store {
   std::shared_ptr<carnet::SyncClient> client;
   std::string token_in_memory;  // without host key storage
   bool started = false;
+  // The host's key storage, for the sync client's token (SyncOptions::key_store); lives as long
+  // as the store, so that a client being replaced may still use it.
+  std::unique_ptr<carnet::capi::HostKeyStore> host_keys;  // set by carnet_store_open
 
   carnet::capi::CallbackSlot<carnet_change_fn> on_change;
   carnet::capi::CallbackSlot<carnet_sync_status_fn> on_status;

@@ -96,6 +96,7 @@ carnet_code carnet_store_open(carnet_env* env, const char* path, const char* dev
     }
     auto store = std::make_unique<carnet_store>();
     store->env = env->env;
+    store->host_keys = std::make_unique<carnet::capi::HostKeyStore>(env->env.get());
     store->store = std::move(*opened);
     carnet_store* raw = store.get();
     store->observer = store->store->AddObserver([raw](const std::vector<carnet::Change>& changes) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "carnet/server_store.h"
 #include "carnet/transport.h"
 #include "platform/c_api_internal.h"
 
@@ -25,9 +26,7 @@ namespace {
 
 constexpr size_t kMaxTokenBytes = 512;
 
-std::string TokenKey(carnet_store* store) {
-  return "carnet.device_token." + store->store->device_id();
-}
+std::string TokenKey(carnet_store* store) { return DeviceTokenName(store->store->device_id()); }
 
 // The token goes into an HTTP header: anything else could forge other headers.
 bool IsValidToken(const std::string& token) {
@@ -111,8 +110,8 @@ carnet_code CheckConfig(const carnet_sync_config& c, carnet_error* error) {
 }
 
 // The token to use: the one given (saved to key storage), else the one key storage holds.
-carnet_code ResolveToken(carnet_store* store, const char* given, std::string* token,
-                         carnet_error* error) {
+carnet_code ResolveToken(carnet_store* store, const char* given, bool have_code,
+                         std::string* token, carnet_error* error) {
   HostEnv& env = *store->env;
   if (given != nullptr) {
     *token = given;
@@ -140,9 +139,10 @@ carnet_code ResolveToken(carnet_store* store, const char* given, std::string* to
     }
   }
   if (token->empty()) {
+    if (have_code) return CARNET_OK;  // the first sync exchanges it
     return Refuse(error, StatusCode::kFailedPrecondition,
                   "no device token for '" + store->store->device_id() +
-                      "': configure once with the token from carnet-server enroll");
+                      "': configure once with the enrollment code from carnet-server enroll");
   }
   if (!IsValidToken(*token)) {
     return Fail(error, CARNET_DOMAIN_HOST,
@@ -151,9 +151,12 @@ carnet_code ResolveToken(carnet_store* store, const char* given, std::string* to
   return CARNET_OK;
 }
 
-SyncOptions OptionsFrom(const carnet_sync_config& c, std::string token) {
+SyncOptions OptionsFrom(carnet_store* store, const carnet_sync_config& c, std::string token) {
   SyncOptions options;
   options.token = std::move(token);
+  if (c.enrollment_code != nullptr) options.enrollment_code = c.enrollment_code;
+  // The client reads the token from key storage at each sync and writes the renewed one there.
+  if (store->env->has_key_storage()) options.key_store = store->host_keys.get();
   options.max_attempts = c.max_attempts;
   options.backoff_initial_ms = c.backoff_initial_ms;
   options.backoff_max_ms = c.backoff_max_ms;
@@ -232,14 +235,21 @@ carnet_code carnet_sync_configure(carnet_store* store, const carnet_sync_config*
     // The URL first: a refused one must not leave a token behind.
     Result<std::unique_ptr<carnet::Transport>> transport = carnet::MakeCurlTransport(curl);
     if (!transport.ok()) return Fail(error, CARNET_DOMAIN_SYNC, transport.status());
+    if (config->enrollment_code != nullptr &&
+        carnet::NormalizeEnrollmentCode(config->enrollment_code).empty()) {
+      return Refuse(error, StatusCode::kInvalidArgument,
+                    "the enrollment code must be the 20 letters and digits printed by "
+                    "carnet-server enroll");
+    }
     std::string token;
-    if (carnet_code no_token = carnet::capi::ResolveToken(store, config->token, &token, error);
+    if (carnet_code no_token = carnet::capi::ResolveToken(
+            store, config->token, config->enrollment_code != nullptr, &token, error);
         no_token != CARNET_OK) {
       return no_token;
     }
     auto client = std::make_shared<carnet::SyncClient>(
         store->store.get(), store->env.get(), std::move(*transport),
-        carnet::capi::OptionsFrom(*config, std::move(token)));
+        carnet::capi::OptionsFrom(store, *config, std::move(token)));
     // These run on the sync thread: nothing may escape them.
     client->OnStatus([store](const carnet::SyncStatus& status) {
       try {

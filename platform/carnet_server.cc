@@ -3,6 +3,7 @@
 //   carnet-server serve  --store sqlite:PATH [--listen HOST:PORT] --tls-cert FILE --tls-key FILE
 //   carnet-server serve  --store sqlite:PATH [--listen LOOPBACK:PORT] --plain-http
 //   carnet-server enroll --store sqlite:PATH --device ID --adviser ID --territory NAME...
+//                        [--code-hours H]
 //   carnet-server devices|purge --store sqlite:PATH
 //   carnet-server revoke --store sqlite:PATH --device ID
 //   carnet-server dump   --store sqlite:PATH [--device ID]
@@ -14,6 +15,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -26,7 +28,9 @@
 #include "carnet/server_store.h"
 #include "carnet/transport.h"
 #include "platform/carnet_server_audit.h"
+#include "platform/carnet_server_devices.h"
 #include "platform/carnet_server_erasure.h"
+#include "platform/carnet_server_text.h"
 
 namespace {
 
@@ -46,7 +50,7 @@ struct Args {
 
 // Options that take no value.
 bool IsFlag(const std::string& name) {
-  return name == "--plain-http" || name == "--verify" || name == "--dry-run";
+  return name == "--plain-http" || name == "--verify" || name == "--dry-run" || name == "--token";
 }
 
 constexpr const char* kUsage =
@@ -58,10 +62,17 @@ constexpr const char* kUsage =
     "          [--retention-days N]          participants without contact for N days leave\n"
     "                                        the tablets (default 730; 0: never)\n"
     "          [--retention-action forget|erase]  or are erased\n"
+    "          [--token-days D]              device tokens last D days, renewed past half\n"
+    "                                        (default 90; 0: for ever)\n"
     "  enroll  --device ID --adviser ID --territory NAME [--territory NAME...]\n"
-    "                                        enroll a tablet; prints its token\n"
-    "  devices                               list enrolled tablets\n"
-    "  revoke  --device ID                   refuse a tablet from now on\n"
+    "          [--code-hours H]              prints a one-time enrollment code the tablet\n"
+    "                                        exchanges for its token (valid 72 hours)\n"
+    "          or --token [--token-days D]   prints the device token itself, valid D days\n"
+    "                                        (default 90; 0: for ever), for a device-\n"
+    "                                        management tool that provisions the tablet\n"
+    "  devices                               list tablets, with their state\n"
+    "  revoke  --device ID                   refuse a tablet from now on; at its next contact\n"
+    "                                        it erases what it holds and confirms\n"
     "  purge                                 drop what every tablet has acknowledged\n"
     "  dump    [--device ID]                 live entries (of one tablet's scope)\n"
     "  erase   --participant ID --by WHO     erase a participant from the server and, by an\n"
@@ -97,20 +108,7 @@ Result<Args> Parse(int argc, char** argv) {
   return args;
 }
 
-int Report(const Status& status) {
-  if (status.ok()) return 0;
-  std::fprintf(stderr, "carnet-server: %s\n", status.ToString().c_str());
-  return status.code() == carnet::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
-std::string Json(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
+int Report(const Status& status) { return status.ok() ? 0 : carnet::server_cli::Fail(status); }
 
 struct ServeOptions {
   std::string host;
@@ -118,6 +116,7 @@ struct ServeOptions {
   std::string tls_cert_file;  // both empty: plain HTTP
   std::string tls_key_file;
   int threads = carnet::ServerOptions().worker_threads;
+  int64_t token_lifetime_ms = carnet::ServerOptions().token_lifetime_ms;
   std::optional<carnet::RetentionPolicy> retention;
 };
 
@@ -162,6 +161,16 @@ Result<ServeOptions> ParseServe(const Args& args) {
       args.One("retention-days"), args.One("retention-action"), true);
   if (!retention.ok()) return retention.status();
   serve.retention = *retention;
+  if (args.Has("token-days")) {
+    // Decimal, so that a test can make tokens of a few seconds.
+    const std::string days = args.One("token-days");
+    char* end = nullptr;
+    const double value = std::strtod(days.c_str(), &end);
+    if (days.empty() || *end != '\0' || !(value >= 0) || value > 3650) {
+      return carnet::InvalidArgument("--token-days '" + days + "': a number of days, 0 to 3650");
+    }
+    serve.token_lifetime_ms = static_cast<int64_t>(value * 24 * 60 * 60 * 1000);
+  }
   return serve;
 }
 
@@ -180,6 +189,7 @@ int Serve(carnet::ServerStore* store, carnet::Env* env, const ServeOptions& serv
   options.tls_key_file = serve.tls_key_file;
   options.worker_threads = serve.threads;
   options.retention = serve.retention;
+  options.token_lifetime_ms = serve.token_lifetime_ms;
   carnet::SyncServer server(options);
   Status started = server.Start();
   if (!started.ok()) return Report(started);
@@ -237,28 +247,13 @@ int Run(int argc, char** argv) {
     device.adviser = args->One("adviser");
     auto territories = args->options.find("territory");
     if (territories != args->options.end()) device.territories = territories->second;
-    std::string token = carnet::NewDeviceToken(&env);
-    Status enrolled = (*store)->Enroll(device, carnet::HashToken(token));
-    if (!enrolled.ok()) return Report(enrolled);
-    std::printf("%s\n", token.c_str());
-    return 0;
-  }
-  if (command == "devices") {
-    Result<std::vector<carnet::Device>> devices = (*store)->Devices();
-    if (!devices.ok()) return Report(devices.status());
-    for (const carnet::Device& d : *devices) {
-      std::string territories;
-      for (const std::string& t : d.territories) territories += (territories.empty() ? "" : ",") + Json(t);
-      std::printf(
-          "{\"device\":%s,\"adviser\":%s,\"territories\":[%s],\"revoked\":%s,\"cursor\":%llu,"
-          "\"acknowledged_seq\":%llu,\"last_contact_ms\":%lld}\n",
-          Json(d.id).c_str(), Json(d.adviser).c_str(), territories.c_str(),
-          d.revoked ? "true" : "false", static_cast<unsigned long long>(d.cursor),
-          static_cast<unsigned long long>(d.acknowledged_seq),
-          static_cast<long long>(d.last_contact_ms));
+    if (args->Has("token")) {
+      return carnet::server_cli::EnrollWithToken(store->get(), &env, device,
+                                                 args->One("token-days"));
     }
-    return 0;
+    return carnet::server_cli::Enroll(store->get(), &env, device, args->One("code-hours"));
   }
+  if (command == "devices") return carnet::server_cli::Devices(store->get());
   if (command == "audit") {
     return carnet::server_cli::Audit(
         store->get(), {args->Has("verify"), args->One("device"), args->One("record"),

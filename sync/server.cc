@@ -104,9 +104,22 @@ class SyncServer::Impl {
   void Fail(httplib::Response& res, wire::Format format, const Status& status);
   template <typename Message>
   void Reply(httplib::Response& res, wire::Format format, const Message& message);
-  // Checks protocol, credentials and formats; on failure the response is written already.
+  // Checks protocol and formats; on failure the response is written already.
+  bool AdmitRequest(const httplib::Request& req, httplib::Response& res, Negotiated* formats);
+  // AdmitRequest, then the device token. A revoked device is refused with device_revoked (it
+  // must wipe), unless `revoked_welcome` (its wipe confirmation).
   bool Admit(const httplib::Request& req, httplib::Response& res, Device* device,
-             Negotiated* formats);
+             Negotiated* formats, bool revoked_welcome = false);
+  // Decodes a request naming its device, which must be the one the token is for; on failure
+  // the response is written already.
+  template <typename Message>
+  bool DecodeFromDevice(const httplib::Request& req, httplib::Response& res, const Device& device,
+                        const Negotiated& formats, const char* what, Message* message);
+  void HandleEnroll(const httplib::Request& req, httplib::Response& res);
+  void HandleToken(const httplib::Request& req, httplib::Response& res);
+  void HandleWiped(const httplib::Request& req, httplib::Response& res);
+  // A new token for the device, valid for options_.token_lifetime_ms from now.
+  wire::TokenReply NewToken();
   void HandlePush(const httplib::Request& req, httplib::Response& res);
   void HandlePull(const httplib::Request& req, httplib::Response& res);
   void HandleStatus(const httplib::Request& req, httplib::Response& res);
@@ -153,8 +166,8 @@ void SyncServer::Impl::Reply(httplib::Response& res, wire::Format format, const 
   res.set_content(body.value(), wire::ContentType(format));
 }
 
-bool SyncServer::Impl::Admit(const httplib::Request& req, httplib::Response& res, Device* device,
-                             Negotiated* formats) {
+bool SyncServer::Impl::AdmitRequest(const httplib::Request& req, httplib::Response& res,
+                                    Negotiated* formats) {
   std::optional<wire::Format> request_format =
       wire::FormatFromContentType(req.get_header_value("Content-Type"));
   std::optional<wire::Format> reply_format =
@@ -183,6 +196,12 @@ bool SyncServer::Impl::Admit(const httplib::Request& req, httplib::Response& res
                     std::to_string(wire::kMaxProtocolVersion) + "): update the app"));
     return false;
   }
+  return true;
+}
+
+bool SyncServer::Impl::Admit(const httplib::Request& req, httplib::Response& res, Device* device,
+                             Negotiated* formats, bool revoked_welcome) {
+  if (!AdmitRequest(req, res, formats)) return false;
   const std::string authorization = req.get_header_value("Authorization");
   const std::string prefix = "Bearer ";
   if (authorization.rfind(prefix, 0) != 0 || authorization.size() == prefix.size()) {
@@ -194,21 +213,108 @@ bool SyncServer::Impl::Admit(const httplib::Request& req, httplib::Response& res
     Fail(res, formats->reply, found.status());
     return false;
   }
+  if (found->revoked && !revoked_welcome) {
+    Fail(res, formats->reply,
+         Status(StatusCode::kDeviceRevoked,
+                "device '" + found->id + "' is revoked: erase what this tablet holds, then "
+                "confirm (POST /v1/wiped)"));
+    return false;
+  }
   *device = std::move(found.value());
   return true;
+}
+
+wire::TokenReply SyncServer::Impl::NewToken() {
+  wire::TokenReply reply;
+  reply.token = NewDeviceToken(options_.env);
+  reply.server_time_ms = options_.env->NowMillis();
+  if (options_.token_lifetime_ms > 0) {
+    reply.token_expires_ms = reply.server_time_ms + options_.token_lifetime_ms;
+  }
+  return reply;
+}
+
+void SyncServer::Impl::HandleEnroll(const httplib::Request& req, httplib::Response& res) {
+  Negotiated formats;
+  if (!AdmitRequest(req, res, &formats)) return;
+  wire::EnrollRequest enroll;
+  Status decoded = wire::Decode(req.body, formats.request, &enroll);
+  if (!decoded.ok()) return Fail(res, formats.reply, decoded);
+  const std::string code = NormalizeEnrollmentCode(enroll.code);
+  if (code.empty()) {
+    return Fail(res, formats.reply,
+                InvalidArgument("an enrollment code is 20 letters and digits, as printed by "
+                                "carnet-server enroll"));
+  }
+  wire::TokenReply reply = NewToken();
+  Result<Device> device = options_.store->RedeemEnrollmentCode(
+      enroll.device, HashToken(code), HashToken(reply.token), reply.token_expires_ms);
+  if (!device.ok()) {
+    options_.env->Log(LogLevel::kWarning, "enrollment of " + enroll.device + " refused: " +
+                                              device.status().ToString());
+    return Fail(res, formats.reply, device.status());
+  }
+  options_.env->Log(LogLevel::kInfo, "device " + device->id + " enrolled");
+  Reply(res, formats.reply, reply);
+}
+
+template <typename Message>
+bool SyncServer::Impl::DecodeFromDevice(const httplib::Request& req, httplib::Response& res,
+                                        const Device& device, const Negotiated& formats,
+                                        const char* what, Message* message) {
+  Status decoded = wire::Decode(req.body, formats.request, message);
+  if (!decoded.ok()) {
+    Fail(res, formats.reply, decoded);
+    return false;
+  }
+  if (message->device != device.id) {
+    Fail(res, formats.reply,
+         Status(StatusCode::kPermissionDenied, std::string(what) + " for device '" +
+                                                   message->device + "' with the token of '" +
+                                                   device.id + "'"));
+    return false;
+  }
+  return true;
+}
+
+void SyncServer::Impl::HandleToken(const httplib::Request& req, httplib::Response& res) {
+  Device device;
+  Negotiated formats;
+  wire::TokenRequest request;
+  if (!Admit(req, res, &device, &formats) ||
+      !DecodeFromDevice(req, res, device, formats, "token", &request)) {
+    return;
+  }
+  wire::TokenReply reply = NewToken();
+  Status saved =
+      options_.store->SetNextToken(device.id, HashToken(reply.token), reply.token_expires_ms);
+  if (!saved.ok()) return Fail(res, formats.reply, saved);
+  Reply(res, formats.reply, reply);
+}
+
+void SyncServer::Impl::HandleWiped(const httplib::Request& req, httplib::Response& res) {
+  Device device;
+  Negotiated formats;
+  wire::WipeConfirmation confirmation;
+  if (!Admit(req, res, &device, &formats, /*revoked_welcome=*/true) ||
+      !DecodeFromDevice(req, res, device, formats, "wipe confirmation", &confirmation)) {
+    return;
+  }
+  Status confirmed = options_.store->ConfirmWipe(device.id);
+  if (!confirmed.ok()) return Fail(res, formats.reply, confirmed);
+  options_.env->Log(LogLevel::kWarning, "device " + device.id + " confirmed its wipe");
+  wire::StatusReply reply{device.id,     device.adviser,          device.territories,
+                          device.cursor, device.acknowledged_seq, options_.env->NowMillis()};
+  Reply(res, formats.reply, reply);
 }
 
 void SyncServer::Impl::HandlePush(const httplib::Request& req, httplib::Response& res) {
   Device device;
   Negotiated formats;
-  if (!Admit(req, res, &device, &formats)) return;
   wire::PushRequest push;
-  Status decoded = wire::Decode(req.body, formats.request, &push);
-  if (!decoded.ok()) return Fail(res, formats.reply, decoded);
-  if (push.device != device.id) {
-    return Fail(res, formats.reply,
-                Status(StatusCode::kPermissionDenied,
-                       "push for device '" + push.device + "' with the token of '" + device.id + "'"));
+  if (!Admit(req, res, &device, &formats) ||
+      !DecodeFromDevice(req, res, device, formats, "push", &push)) {
+    return;
   }
   Result<wire::PushReply> reply = options_.store->Push(device, push);
   if (!reply.ok()) {
@@ -236,6 +342,11 @@ void SyncServer::Impl::HandlePull(const httplib::Request& req, httplib::Response
           ? options_.store->PullSnapshot(device, pull.snapshot, pull.limit)
           : options_.store->Pull(device, pull.cursor, pull.limit);
   if (!reply.ok()) return Fail(res, formats.reply, reply.status());
+  // Past half its life, at every pull until the tablet has a new one.
+  reply->rotate_token =
+      device.token_expires_ms != 0 &&
+      options_.env->NowMillis() >=
+          device.token_issued_ms + (device.token_expires_ms - device.token_issued_ms) / 2;
   entries_served_ += reply->entries.size();
   forgets_served_ += reply->forget.size();
   Reply(res, formats.reply, reply.value());
@@ -282,8 +393,8 @@ void SyncServer::Impl::MaybeApplyRetention() {
 
 void SyncServer::Impl::Count(const httplib::Request& req, const httplib::Response& res) {
   // Known paths only: a scanner's thousand made-up paths must not grow the table.
-  static const char* const kPaths[] = {"/v1/push", "/v1/pull", "/v1/status", "/healthz",
-                                       "/metrics"};
+  static const char* const kPaths[] = {"/v1/push",  "/v1/pull",   "/v1/status", "/v1/enroll",
+                                       "/v1/token", "/v1/wiped",  "/healthz",   "/metrics"};
   std::string path = "other";
   for (const char* known : kPaths) {
     if (req.path == known) path = known;
@@ -420,6 +531,15 @@ Status SyncServer::Impl::Start() {
   });
   http_->Post("/v1/pull", [this](const httplib::Request& req, httplib::Response& res) {
     HandlePull(req, res);
+  });
+  http_->Post("/v1/enroll", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleEnroll(req, res);
+  });
+  http_->Post("/v1/token", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleToken(req, res);
+  });
+  http_->Post("/v1/wiped", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleWiped(req, res);
   });
   http_->Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
     HandleStatus(req, res);

@@ -10,6 +10,7 @@
 
 #include "carnet/merge.h"
 #include "sync/audit_pg.h"
+#include "sync/device_credentials.h"
 #include "sync/pg_pool.h"
 #include "sync/pg_sequence.h"
 #include "sync/server_pull.h"
@@ -66,10 +67,26 @@ CREATE TABLE purging(
   collection text COLLATE "C" NOT NULL, record text COLLATE "C" NOT NULL,
   first_forget bigint NOT NULL, last_forget bigint NOT NULL, PRIMARY KEY(collection, record));
 )sql",
+    // Credentials (PROTOCOL.md, Devices): tokens that expire and are renewed (the next token
+    // valid beside the current one until first used), one-time enrollment codes, the wipe of a
+    // revoked device. A device waiting for its first code holds the hash of a token no one has.
+    R"sql(
+ALTER TABLE devices ADD COLUMN token_issued_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN token_expires_ms bigint NOT NULL DEFAULT 0, ADD COLUMN next_token_hash text UNIQUE,
+  ADD COLUMN next_token_expires_ms bigint NOT NULL DEFAULT 0, ADD COLUMN code_hash text UNIQUE,
+  ADD COLUMN code_expires_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN revoked_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN wipe_confirmed_ms bigint NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // Any number: it only keeps two nodes from migrating at once.
 constexpr int64_t kMigrationLock = 0x436172'6e6574;
+
+// What ReadDevice reads, in its order.
+constexpr const char* kDeviceFields =
+    "id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms, "
+    "token_issued_ms, token_expires_ms, code_expires_ms, revoked_ms, wipe_confirmed_ms ";
 
 constexpr const char* kEntryColumns =
     "e.collection, e.record, e.field, e.element, e.stamp, e.kind, e.live, e.value, e.refs, e.seq";
@@ -85,11 +102,9 @@ constexpr const char* kScopeJoin =
 const pg::Statements& Prepared() {
   static const pg::Statements statements = {
       {"device_by_id",
-       "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
-       "FROM devices WHERE id = $1"},
+       std::string("SELECT ") + kDeviceFields + "FROM devices WHERE id = $1"},
       {"device_by_token",
-       "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
-       "FROM devices WHERE token_hash = $1"},
+       std::string("SELECT ") + kDeviceFields + "FROM devices WHERE token_hash = $1"},
       {"entries_of",
        "SELECT e.collection, e.record, e.field, e.element, e.stamp, e.kind, e.live FROM entries e "
        "JOIN unnest($1::text[], $2::text[]) AS t(c, r) ON e.collection = t.c AND e.record = t.r"},
@@ -123,8 +138,7 @@ const pg::Statements& Prepared() {
        "SELECT 1 FROM forgets WHERE device = $1 AND seq > $2 AND ((collection = $3 AND record = "
        "$4) OR (collection = 'participants' AND record = $5)) LIMIT 1"},
       {"active_devices",
-       "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
-       "FROM devices WHERE NOT revoked ORDER BY id"},
+       std::string("SELECT ") + kDeviceFields + "FROM devices WHERE NOT revoked ORDER BY id"},
       {"pull_entries", std::string("SELECT ") + kEntryColumns + kScopeJoin + "e.seq > $3 AND " +
                            kInScopeSql + " ORDER BY e.seq LIMIT $4"},
       {"pull_forgets",
@@ -174,15 +188,15 @@ std::vector<std::string> TerritoriesFromArray(const std::string& text) {
 Device ReadDevice(const pqxx::row& r) {
   return Device{r[0].as<std::string>(), r[1].as<std::string>(),
                 TerritoriesFromArray(r[2].as<std::string>()), r[3].as<bool>(),
-                r[4].as<uint64_t>(), r[5].as<uint64_t>(), r[6].as<int64_t>()};
+                r[4].as<uint64_t>(), r[5].as<uint64_t>(), r[6].as<int64_t>(),
+                r[7].as<int64_t>(), r[8].as<int64_t>(), r[9].as<int64_t>(),
+                r[10].as<int64_t>(), r[11].as<int64_t>()};
 }
 
 // The device as stored now; kUnauthenticated if it is unknown or revoked.
 Result<Device> EnrolledDevice(pqxx::transaction_base& txn, const std::string& id) {
   pqxx::result found = txn.exec_prepared("device_by_id", id);
-  if (found.empty() || found[0][3].as<bool>()) {
-    return Status(StatusCode::kUnauthenticated, "device " + id + " is not enrolled");
-  }
+  if (found.empty() || found[0][3].as<bool>()) return NotEnrolled(id);
   return ReadDevice(found[0]);
 }
 
@@ -380,10 +394,19 @@ class PostgresServerStore : public ServerStore {
 
   Status Initialize();
 
-  Status Enroll(const Device& device, const std::string& token_hash) override;
+  Status Enroll(const Device& device, const std::string& token_hash,
+                int64_t token_expires_ms) override;
+  Status CreateEnrollmentCode(const Device& device, const std::string& code_hash,
+                              int64_t code_expires_ms) override;
+  Result<Device> RedeemEnrollmentCode(const std::string& device_id, const std::string& code_hash,
+                                      const std::string& token_hash,
+                                      int64_t token_expires_ms) override;
+  Status SetNextToken(const std::string& device_id, const std::string& token_hash,
+                      int64_t token_expires_ms) override;
   Result<Device> Authenticate(const std::string& token_hash) override;
   Result<std::vector<Device>> Devices() override;
   Status Revoke(const std::string& device_id) override;
+  Status ConfirmWipe(const std::string& device_id) override;
   Result<wire::PushReply> Push(const Device& device, const wire::PushRequest& push) override;
   Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) override;
   bool ServesSnapshots() const override { return true; }
@@ -434,22 +457,76 @@ Status PostgresServerStore::Initialize() {
   });
 }
 
-Status PostgresServerStore::Enroll(const Device& device, const std::string& token_hash) {
-  if (!IsValidDeviceId(device.id)) return InvalidArgument("invalid device id '" + device.id + "'");
-  if (!IsValidRecordId(device.adviser)) return InvalidArgument("invalid adviser id");
-  if (device.territories.empty()) return InvalidArgument("a device covers at least one territory");
-  for (const std::string& t : device.territories) {
-    if (!IsValidRecordId(t)) return InvalidArgument("invalid territory name '" + t + "'");
-  }
+Status PostgresServerStore::Enroll(const Device& device, const std::string& token_hash,
+                                   int64_t token_expires_ms) {
+  CARNET_RETURN_IF_ERROR(CheckNewDevice(device));
   return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
     pqxx::result inserted = txn.exec_params(
-        "INSERT INTO devices(id, adviser, territories, token_hash) VALUES($1, $2, $3, $4) "
-        "ON CONFLICT (id) DO NOTHING RETURNING 1",
-        device.id, device.adviser, TerritoryArray(device.territories), token_hash);
+        "INSERT INTO devices(id, adviser, territories, token_hash, token_issued_ms, "
+        "token_expires_ms) VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING 1",
+        device.id, device.adviser, TerritoryArray(device.territories), token_hash,
+        options_.env->NowMillis(), token_expires_ms);
     if (inserted.empty()) {
       return Status(StatusCode::kAlreadyExists, "device '" + device.id + "' is enrolled already");
     }
     return Status::Ok();
+  });
+}
+
+Status PostgresServerStore::CreateEnrollmentCode(const Device& device,
+                                                 const std::string& code_hash,
+                                                 int64_t code_expires_ms) {
+  CARNET_RETURN_IF_ERROR(CheckNewDevice(device));
+  const std::string placeholder = HashToken(NewDeviceToken(options_.env));
+  return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    pqxx::result inserted = txn.exec_params(
+        "INSERT INTO devices(id, adviser, territories, token_hash, code_hash, code_expires_ms) "
+        "VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING 1",
+        device.id, device.adviser, TerritoryArray(device.territories), placeholder, code_hash,
+        code_expires_ms);
+    if (!inserted.empty()) return Status::Ok();
+    pqxx::result found = txn.exec_params(
+        std::string("SELECT ") + kDeviceFields + "FROM devices WHERE id = $1 FOR UPDATE",
+        device.id);
+    if (found.empty()) return Status(StatusCode::kBusy, "device '" + device.id + "' changed");
+    CARNET_RETURN_IF_ERROR(CheckReEnrollment(ReadDevice(found[0]), device));
+    txn.exec_params0("UPDATE devices SET code_hash = $1, code_expires_ms = $2 WHERE id = $3",
+                     code_hash, code_expires_ms, device.id);
+    return Status::Ok();
+  });
+}
+
+Result<Device> PostgresServerStore::RedeemEnrollmentCode(const std::string& device_id,
+                                                         const std::string& code_hash,
+                                                         const std::string& token_hash,
+                                                         int64_t token_expires_ms) {
+  const int64_t now = options_.env->NowMillis();
+  std::optional<Device> device;
+  Status status = pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    // One statement: of two tablets racing with one code, one spends it and the other finds none.
+    pqxx::result r = txn.exec_params(
+        "UPDATE devices SET token_hash = $1, token_issued_ms = $2, token_expires_ms = $3, "
+        "next_token_hash = NULL, next_token_expires_ms = 0, code_hash = NULL, "
+        "code_expires_ms = 0 WHERE id = $4 AND code_hash = $5 AND code_expires_ms > $2 AND NOT "
+        "revoked RETURNING " + std::string(kDeviceFields),
+        token_hash, now, token_expires_ms, device_id, code_hash);
+    if (r.empty()) return InvalidEnrollmentCode(device_id);
+    device = ReadDevice(r[0]);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return std::move(*device);
+}
+
+Status PostgresServerStore::SetNextToken(const std::string& device_id,
+                                         const std::string& token_hash,
+                                         int64_t token_expires_ms) {
+  return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    pqxx::result r = txn.exec_params(
+        "UPDATE devices SET next_token_hash = $1, next_token_expires_ms = $2 WHERE id = $3 AND "
+        "NOT revoked RETURNING 1",
+        token_hash, token_expires_ms, device_id);
+    return r.empty() ? NotEnrolled(device_id) : Status::Ok();
   });
 }
 
@@ -461,10 +538,23 @@ Result<Device> PostgresServerStore::Authenticate(const std::string& token_hash) 
     return Status::Ok();
   });
   if (!status.ok()) return status;
-  if (!device) return Status(StatusCode::kUnauthenticated, "unknown device token");
-  if (device->revoked) {
-    return Status(StatusCode::kUnauthenticated, "device '" + device->id + "' is revoked");
+  if (!device) {
+    // A next token's first use makes it the only one.
+    status = pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+      pqxx::result r = txn.exec_params(
+          "UPDATE devices SET token_hash = next_token_hash, token_issued_ms = $1, "
+          "token_expires_ms = next_token_expires_ms, next_token_hash = NULL, "
+          "next_token_expires_ms = 0 WHERE next_token_hash = $2 RETURNING " +
+              std::string(kDeviceFields),
+          options_.env->NowMillis(), token_hash);
+      device.reset();
+      if (!r.empty()) device = ReadDevice(r[0]);
+      return Status::Ok();
+    });
+    if (!status.ok()) return status;
   }
+  if (!device) return Status(StatusCode::kUnauthenticated, "unknown device token");
+  CARNET_RETURN_IF_ERROR(CheckCredential(*device, options_.env->NowMillis()));
   return std::move(*device);
 }
 
@@ -472,8 +562,7 @@ Result<std::vector<Device>> PostgresServerStore::Devices() {
   std::vector<Device> devices;
   Status status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
     for (const pqxx::row& r : txn.exec(
-             "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, "
-             "last_contact_ms FROM devices ORDER BY id")) {
+             std::string("SELECT ") + kDeviceFields + "FROM devices ORDER BY id")) {
       devices.push_back(ReadDevice(r));
     }
     return Status::Ok();
@@ -484,9 +573,24 @@ Result<std::vector<Device>> PostgresServerStore::Devices() {
 
 Status PostgresServerStore::Revoke(const std::string& device_id) {
   return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
-    pqxx::result r =
-        txn.exec_params("UPDATE devices SET revoked = true WHERE id = $1 RETURNING 1", device_id);
+    // Its tokens and code stay: the revoked tablet must still be recognised, to be told to wipe.
+    pqxx::result r = txn.exec_params(
+        "UPDATE devices SET revoked = true, revoked_ms = CASE WHEN revoked THEN revoked_ms ELSE "
+        "$2 END WHERE id = $1 RETURNING 1",
+        device_id, options_.env->NowMillis());
     return r.empty() ? NotFound("no device '" + device_id + "'") : Status::Ok();
+  });
+}
+
+Status PostgresServerStore::ConfirmWipe(const std::string& device_id) {
+  return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+    pqxx::result r = txn.exec_params(
+        "UPDATE devices SET wipe_confirmed_ms = $2 WHERE id = $1 AND revoked AND "
+        "wipe_confirmed_ms = 0 RETURNING 1",
+        device_id, options_.env->NowMillis());
+    return r.empty() ? FailedPrecondition("device '" + device_id +
+                                          "' is not revoked, or confirmed its wipe")
+                     : Status::Ok();
   });
 }
 

@@ -11,6 +11,7 @@
 #include "carnet/server_store.h"
 #include "carnet/sqlite.h"
 #include "sync/audit_sqlite.h"
+#include "sync/device_credentials.h"
 #include "sync/server_conflicts.h"
 #include "sync/server_erasure.h"
 #include "sync/server_push.h"
@@ -65,6 +66,21 @@ CREATE TABLE store_lives(
 CREATE TABLE purging(
   collection TEXT NOT NULL, record TEXT NOT NULL, first_forget INTEGER NOT NULL,
   last_forget INTEGER NOT NULL, PRIMARY KEY(collection, record)) WITHOUT ROWID;
+)sql",
+    // Credentials (PROTOCOL.md, Devices): tokens that expire and are renewed (the next token
+    // valid beside the current one until first used), one-time enrollment codes, the wipe of a
+    // revoked device. A device waiting for its first code holds the hash of a token no one has.
+    R"sql(
+ALTER TABLE devices ADD COLUMN token_issued_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN token_expires_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN next_token_hash TEXT;
+ALTER TABLE devices ADD COLUMN next_token_expires_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN code_hash TEXT;
+ALTER TABLE devices ADD COLUMN code_expires_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN revoked_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN wipe_confirmed_ms INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX devices_by_next_token ON devices(next_token_hash);
+CREATE UNIQUE INDEX devices_by_code ON devices(code_hash);
 )sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -179,10 +195,19 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
 
   Status Initialize();
 
-  Status Enroll(const Device& device, const std::string& token_hash) override;
+  Status Enroll(const Device& device, const std::string& token_hash,
+                int64_t token_expires_ms) override;
+  Status CreateEnrollmentCode(const Device& device, const std::string& code_hash,
+                              int64_t code_expires_ms) override;
+  Result<Device> RedeemEnrollmentCode(const std::string& device_id, const std::string& code_hash,
+                                      const std::string& token_hash,
+                                      int64_t token_expires_ms) override;
+  Status SetNextToken(const std::string& device_id, const std::string& token_hash,
+                      int64_t token_expires_ms) override;
   Result<Device> Authenticate(const std::string& token_hash) override;
   Result<std::vector<Device>> Devices() override;
   Status Revoke(const std::string& device_id) override;
+  Status ConfirmWipe(const std::string& device_id) override;
   Result<wire::PushReply> Push(const Device& device, const wire::PushRequest& push) override;
   Result<wire::PullReply> Pull(const Device& device, uint64_t cursor, uint32_t limit) override;
   bool ServesSnapshots() const override { return true; }
@@ -331,9 +356,7 @@ Status SqliteServerStore::NoteHandedOut(uint64_t seq) {
 Result<Device> SqliteServerStore::LoadEnrolledDevice(const std::string& id) {
   Result<std::optional<Device>> fresh = LoadDevice("id", id);
   if (!fresh.ok()) return fresh.status();
-  if (!fresh->has_value() || (*fresh)->revoked) {
-    return Status(StatusCode::kUnauthenticated, "device " + id + " is not enrolled");
-  }
+  if (!fresh->has_value() || (*fresh)->revoked) return NotEnrolled(id);
   return std::move(**fresh);
 }
 
@@ -346,7 +369,8 @@ Status SqliteServerStore::SaveNextSeq() {
 Result<std::optional<Device>> SqliteServerStore::LoadDevice(const std::string& where,
                                                             const std::string& arg) {
   Result<sqlite::Statement*> st = db_->Query(
-      "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms "
+      "SELECT id, adviser, territories, revoked, cursor, acknowledged_seq, last_contact_ms, "
+      "token_issued_ms, token_expires_ms, code_expires_ms, revoked_ms, wipe_confirmed_ms "
       "FROM devices WHERE " + where + " = ?", arg);
   if (!st.ok()) return st.status();
   Status status;
@@ -354,40 +378,112 @@ Result<std::optional<Device>> SqliteServerStore::LoadDevice(const std::string& w
   if ((*st)->Step(&status)) {
     sqlite::Statement& s = **st;
     device = Device{s.Text(0), s.Text(1), TerritoriesFromJson(s.Text(2)), s.Int(3) != 0,
-                    static_cast<uint64_t>(s.Int(4)), static_cast<uint64_t>(s.Int(5)), s.Int(6)};
+                    static_cast<uint64_t>(s.Int(4)), static_cast<uint64_t>(s.Int(5)), s.Int(6),
+                    s.Int(7), s.Int(8), s.Int(9), s.Int(10), s.Int(11)};
   }
   (*st)->Reset();
   if (!status.ok()) return status;
   return device;
 }
 
-Status SqliteServerStore::Enroll(const Device& device, const std::string& token_hash) {
-  if (!IsValidDeviceId(device.id)) return InvalidArgument("invalid device id '" + device.id + "'");
-  if (!IsValidRecordId(device.adviser)) return InvalidArgument("invalid adviser id");
-  if (device.territories.empty()) return InvalidArgument("a device covers at least one territory");
-  for (const std::string& t : device.territories) {
-    if (!IsValidRecordId(t)) return InvalidArgument("invalid territory name '" + t + "'");
-  }
+Status SqliteServerStore::Enroll(const Device& device, const std::string& token_hash,
+                                 int64_t token_expires_ms) {
+  CARNET_RETURN_IF_ERROR(CheckNewDevice(device));
   std::lock_guard<std::mutex> lock(mutex_);
   Result<std::optional<Device>> existing = LoadDevice("id", device.id);
   if (!existing.ok()) return existing.status();
   if (existing->has_value()) {
     return Status(StatusCode::kAlreadyExists, "device '" + device.id + "' is enrolled already");
   }
-  Result<sqlite::Statement*> st =
-      db_->Query("INSERT INTO devices(id, adviser, territories, token_hash) VALUES(?, ?, ?, ?)",
-                 device.id, device.adviser, TerritoriesJson(device.territories), token_hash);
+  Result<sqlite::Statement*> st = db_->Query(
+      "INSERT INTO devices(id, adviser, territories, token_hash, token_issued_ms, "
+      "token_expires_ms) VALUES(?, ?, ?, ?, ?, ?)",
+      device.id, device.adviser, TerritoriesJson(device.territories), token_hash,
+      options_.env->NowMillis(), token_expires_ms);
   return st.ok() ? (*st)->Run() : st.status();
+}
+
+Status SqliteServerStore::CreateEnrollmentCode(const Device& device, const std::string& code_hash,
+                                               int64_t code_expires_ms) {
+  CARNET_RETURN_IF_ERROR(CheckNewDevice(device));
+  std::lock_guard<std::mutex> lock(mutex_);
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(txn.Begin());
+  Result<std::optional<Device>> existing = LoadDevice("id", device.id);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    CARNET_RETURN_IF_ERROR(CheckReEnrollment(**existing, device));
+    Result<sqlite::Statement*> st = db_->Query(
+        "UPDATE devices SET code_hash = ?, code_expires_ms = ? WHERE id = ?", code_hash,
+        code_expires_ms, device.id);
+    if (!st.ok()) return st.status();
+    CARNET_RETURN_IF_ERROR((*st)->Run());
+  } else {
+    Result<sqlite::Statement*> st = db_->Query(
+        "INSERT INTO devices(id, adviser, territories, token_hash, code_hash, code_expires_ms) "
+        "VALUES(?, ?, ?, ?, ?, ?)",
+        device.id, device.adviser, TerritoriesJson(device.territories),
+        HashToken(NewDeviceToken(options_.env)), code_hash, code_expires_ms);
+    if (!st.ok()) return st.status();
+    CARNET_RETURN_IF_ERROR((*st)->Run());
+  }
+  return txn.Commit();
+}
+
+Result<Device> SqliteServerStore::RedeemEnrollmentCode(const std::string& device_id,
+                                                       const std::string& code_hash,
+                                                       const std::string& token_hash,
+                                                       int64_t token_expires_ms) {
+  const int64_t now = options_.env->NowMillis();
+  std::lock_guard<std::mutex> lock(mutex_);
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(txn.Begin());
+  // One statement: of two tablets racing with one code, one spends it and the other finds none.
+  Result<sqlite::Statement*> st = db_->Query(
+      "UPDATE devices SET token_hash = ?, token_issued_ms = ?, token_expires_ms = ?, "
+      "next_token_hash = NULL, next_token_expires_ms = 0, code_hash = NULL, code_expires_ms = 0 "
+      "WHERE id = ? AND code_hash = ? AND code_expires_ms > ? AND revoked = 0",
+      token_hash, now, token_expires_ms, device_id, code_hash, now);
+  if (!st.ok()) return st.status();
+  CARNET_RETURN_IF_ERROR((*st)->Run());
+  if (db_->Changes() == 0) return InvalidEnrollmentCode(device_id);
+  Result<std::optional<Device>> device = LoadDevice("id", device_id);
+  if (!device.ok()) return device.status();
+  CARNET_RETURN_IF_ERROR(txn.Commit());
+  return std::move(**device);
+}
+
+Status SqliteServerStore::SetNextToken(const std::string& device_id, const std::string& token_hash,
+                                       int64_t token_expires_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<sqlite::Statement*> st = db_->Query(
+      "UPDATE devices SET next_token_hash = ?, next_token_expires_ms = ? WHERE id = ? AND "
+      "revoked = 0",
+      token_hash, token_expires_ms, device_id);
+  if (!st.ok()) return st.status();
+  CARNET_RETURN_IF_ERROR((*st)->Run());
+  if (db_->Changes() == 0) return NotEnrolled(device_id);
+  return Status::Ok();
 }
 
 Result<Device> SqliteServerStore::Authenticate(const std::string& token_hash) {
   std::lock_guard<std::mutex> lock(mutex_);
   Result<std::optional<Device>> device = LoadDevice("token_hash", token_hash);
   if (!device.ok()) return device.status();
-  if (!device->has_value()) return Status(StatusCode::kUnauthenticated, "unknown device token");
-  if ((*device)->revoked) {
-    return Status(StatusCode::kUnauthenticated, "device '" + (*device)->id + "' is revoked");
+  if (!device->has_value()) {
+    // A next token's first use makes it the only one.
+    Result<sqlite::Statement*> st = db_->Query(
+        "UPDATE devices SET token_hash = next_token_hash, token_issued_ms = ?, "
+        "token_expires_ms = next_token_expires_ms, next_token_hash = NULL, "
+        "next_token_expires_ms = 0 WHERE next_token_hash = ?",
+        options_.env->NowMillis(), token_hash);
+    if (!st.ok()) return st.status();
+    CARNET_RETURN_IF_ERROR((*st)->Run());
+    if (db_->Changes() > 0) device = LoadDevice("token_hash", token_hash);
+    if (!device.ok()) return device.status();
   }
+  if (!device->has_value()) return Status(StatusCode::kUnauthenticated, "unknown device token");
+  CARNET_RETURN_IF_ERROR(CheckCredential(**device, options_.env->NowMillis()));
   return std::move(**device);
 }
 
@@ -426,10 +522,28 @@ Result<std::vector<Device>> SqliteServerStore::ActiveDevices() {
 
 Status SqliteServerStore::Revoke(const std::string& device_id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Result<sqlite::Statement*> st = db_->Query("UPDATE devices SET revoked = 1 WHERE id = ?", device_id);
+  // Its tokens and code stay: the revoked tablet must still be recognised, to be told to wipe.
+  Result<sqlite::Statement*> st = db_->Query(
+      "UPDATE devices SET revoked = 1, revoked_ms = CASE WHEN revoked = 1 THEN revoked_ms ELSE ? "
+      "END WHERE id = ?",
+      options_.env->NowMillis(), device_id);
   if (!st.ok()) return st.status();
   CARNET_RETURN_IF_ERROR((*st)->Run());
   if (db_->Changes() == 0) return NotFound("no device '" + device_id + "'");
+  return Status::Ok();
+}
+
+Status SqliteServerStore::ConfirmWipe(const std::string& device_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result<sqlite::Statement*> st = db_->Query(
+      "UPDATE devices SET wipe_confirmed_ms = ? WHERE id = ? AND revoked = 1 AND "
+      "wipe_confirmed_ms = 0",
+      options_.env->NowMillis(), device_id);
+  if (!st.ok()) return st.status();
+  CARNET_RETURN_IF_ERROR((*st)->Run());
+  if (db_->Changes() == 0) {
+    return FailedPrecondition("device '" + device_id + "' is not revoked, or confirmed its wipe");
+  }
   return Status::Ok();
 }
 

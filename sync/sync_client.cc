@@ -72,7 +72,9 @@ Status SyncClient::Impl::Sync() {
     if (pending) s->pending = *pending;
   });
   env_->Log(LogLevel::kInfo, "sync: started");
-  Status status = PushThenPull();
+  Status status = store_->IsWiped() ? Status(StatusCode::kDeviceRevoked, "wiped before")
+                                    : PushThenPull();
+  if (status.code() == StatusCode::kDeviceRevoked) status = CarryOutWipe(status);
   // A whole sync with the server: the offline lease (StoreOptions::lease_days) starts again.
   if (status.ok()) status = store_->NoteServerContact();
   pending = Pending();
@@ -104,8 +106,18 @@ Status SyncClient::Impl::PushThenPull() {
   Result<uint64_t> total = store_->PendingCount();
   if (!total.ok()) return total.status();
   progress.push_total = *total;
+  CARNET_RETURN_IF_ERROR(LoadToken(/*may_enroll=*/true));
+  rotate_token_ = false;
   CARNET_RETURN_IF_ERROR(PushAll(&progress));
-  return PullAll(&progress);
+  CARNET_RETURN_IF_ERROR(PullAll(&progress));
+  if (rotate_token_) {
+    // The current token has half its life left: a failure here costs nothing yet.
+    Status renewed = RenewToken();
+    if (!renewed.ok()) {
+      env_->Log(LogLevel::kWarning, "sync: renewing the device token: " + renewed.ToString());
+    }
+  }
+  return Status::Ok();
 }
 
 Status SyncClient::Impl::PushAll(SyncProgress* progress) {
@@ -236,6 +248,7 @@ Status SyncClient::Impl::PullAll(SyncProgress* progress) {
       continue;
     }
     CARNET_RETURN_IF_ERROR(status);
+    if (reply.rotate_token) rotate_token_ = true;
     if (reply.more && reply.next_cursor <= *cursor && reply.entries.empty() &&
         reply.forget.empty() && reply.snapshot == request.snapshot) {
       return Internal("server asked to pull more without moving the cursor past " +

@@ -35,6 +35,17 @@ class SyncClient::Impl {
   };
 
   Status PushThenPull();
+  // The device token for this sync, in token_: from the key store (or memory), else obtained
+  // with the enrollment code (sync_credentials.cc).
+  Status LoadToken(bool may_enroll);
+  // Saves a token the server gave: the key store first, then memory.
+  Status SaveToken(const std::string& token);
+  // Asks for a new token, after a pull said the current one is past half its life.
+  Status RenewToken();
+  // The device is revoked: wipes the store, tells the server, forgets the token. Returns why
+  // the sync ended (kDeviceRevoked), or what kept the wipe from being done or confirmed.
+  Status CarryOutWipe(const Status& revoked);
+  std::string Token();
   Status PushAll(SyncProgress* progress);
   Status PullAll(SyncProgress* progress);
 
@@ -42,7 +53,7 @@ class SyncClient::Impl {
   // retry can fix (sync_exchange.cc).
   template <typename Request, typename Reply>
   Status Exchange(const std::string& path, const Request& request, Reply* reply);
-  HttpRequest MakeRequest(const std::string& path, const std::string& body) const;
+  HttpRequest MakeRequest(const std::string& path, const std::string& body);
   Failure FailureFromReply(const std::string& path, const HttpReply& reply, int64_t start_ms,
                            int64_t end_ms);
   bool ShouldRetry(const Failure& failure) const;
@@ -67,6 +78,11 @@ class SyncClient::Impl {
 
   std::mutex sync_mutex_;        // held for a whole sync: one at a time
   int64_t clock_offset_ms_ = 0;  // as last set in the store by a client
+  bool rotate_token_ = false;    // a pull of this sync asked for a new token
+  bool wipe_confirmed_ = false;  // the server knows this tablet is wiped: nothing left to do
+
+  std::mutex token_mutex_;  // requests sent ahead read the token on another thread
+  std::string token_;
 
   std::mutex status_mutex_;  // guards status_ and the callbacks
   SyncStatus status_;

@@ -103,15 +103,24 @@ template Status SyncClient::Impl::Exchange(const std::string&, const wire::PushR
                                            wire::PushReply*);
 template Status SyncClient::Impl::Exchange(const std::string&, const wire::PullRequest&,
                                            wire::PullReply*);
+template Status SyncClient::Impl::Exchange(const std::string&, const wire::EnrollRequest&,
+                                           wire::TokenReply*);
+template Status SyncClient::Impl::Exchange(const std::string&, const wire::TokenRequest&,
+                                           wire::TokenReply*);
+template Status SyncClient::Impl::Exchange(const std::string&, const wire::WipeConfirmation&,
+                                           wire::StatusReply*);
 
-HttpRequest SyncClient::Impl::MakeRequest(const std::string& path, const std::string& body) const {
+HttpRequest SyncClient::Impl::MakeRequest(const std::string& path, const std::string& body) {
   const char* type = wire::ContentType(options_.format);
   HttpRequest request;
   request.path = path;
-  request.headers = {{"Authorization", "Bearer " + options_.token},
-                     {"Carnet-Protocol", std::to_string(wire::kProtocolVersion)},
+  request.headers = {{"Carnet-Protocol", std::to_string(wire::kProtocolVersion)},
                      {"Content-Type", type},
                      {"Accept", type}};
+  // None before enrollment: the code is in the body.
+  if (std::string token = Token(); !token.empty()) {
+    request.headers.emplace_back("Authorization", "Bearer " + token);
+  }
   request.body = body;
   return request;
 }

@@ -1,5 +1,7 @@
 #include <openssl/evp.h>
 
+#include <cstring>
+
 #include "carnet/server_store.h"
 
 namespace carnet {
@@ -24,6 +26,39 @@ std::string NewDeviceToken(Env* env) {
     for (int i = 0; i < 8; ++i) bytes[word * 8 + i] = static_cast<unsigned char>(bits >> (8 * i));
   }
   return Hex(bytes, sizeof bytes);
+}
+
+// Crockford's base 32: no I, L, O or U, which read as 1, 1, 0 or V.
+constexpr char kCodeDigits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+constexpr size_t kCodeLength = 20;  // 5 bits each: 100 bits
+constexpr size_t kCodeGroup = 5;
+
+std::string NewEnrollmentCode(Env* env) {
+  std::string code;
+  uint64_t bits = 0;
+  int left = 0;
+  for (size_t i = 0; i < kCodeLength; ++i) {
+    if (left < 5) {
+      bits = env->RandomU64();
+      left = 64;
+    }
+    if (i > 0 && i % kCodeGroup == 0) code.push_back('-');
+    code.push_back(kCodeDigits[bits & 31]);
+    bits >>= 5;
+    left -= 5;
+  }
+  return code;
+}
+
+std::string NormalizeEnrollmentCode(const std::string& typed) {
+  std::string code;
+  for (char c : typed) {
+    if (c == '-' || c == ' ') continue;
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (std::strchr(kCodeDigits, c) == nullptr || c == '\0') return "";
+    code.push_back(c);
+  }
+  return code.size() == kCodeLength ? code : "";
 }
 
 std::string HashToken(const std::string& token) {

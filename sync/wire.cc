@@ -183,6 +183,33 @@ void serialize(Archive& ar, PullReply& m) {
      cereal::make_nvp("server_time_ms", m.server_time_ms));
   Text(ar, "snapshot", m.snapshot);
   List(ar, "erase", m.erase, kMaxPullEntries);
+  ar(cereal::make_nvp("rotate_token", m.rotate_token));
+}
+
+template <class Archive>
+void serialize(Archive& ar, EnrollRequest& m) {
+  ar(cereal::make_nvp("protocol", m.protocol));
+  Text(ar, "device", m.device);
+  Text(ar, "code", m.code);
+}
+
+template <class Archive>
+void serialize(Archive& ar, TokenRequest& m) {
+  ar(cereal::make_nvp("protocol", m.protocol));
+  Text(ar, "device", m.device);
+}
+
+template <class Archive>
+void serialize(Archive& ar, TokenReply& m) {
+  Text(ar, "token", m.token);
+  ar(cereal::make_nvp("token_expires_ms", m.token_expires_ms),
+     cereal::make_nvp("server_time_ms", m.server_time_ms));
+}
+
+template <class Archive>
+void serialize(Archive& ar, WipeConfirmation& m) {
+  ar(cereal::make_nvp("protocol", m.protocol));
+  Text(ar, "device", m.device);
 }
 
 template <class Archive>
@@ -363,6 +390,10 @@ CARNET_WIRE_MESSAGE(PullRequest)
 CARNET_WIRE_MESSAGE(PullReply)
 CARNET_WIRE_MESSAGE(StatusReply)
 CARNET_WIRE_MESSAGE(ErrorReply)
+CARNET_WIRE_MESSAGE(EnrollRequest)
+CARNET_WIRE_MESSAGE(TokenRequest)
+CARNET_WIRE_MESSAGE(TokenReply)
+CARNET_WIRE_MESSAGE(WipeConfirmation)
 #undef CARNET_WIRE_MESSAGE
 
 int HttpStatusFor(StatusCode code) {
@@ -382,12 +413,13 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kIoError:
     case StatusCode::kCorruption:
     case StatusCode::kInternal: return 500;
+    case StatusCode::kDeviceRevoked: return 410;
   }
   return 500;
 }
 
 StatusCode StatusCodeFromName(std::string_view name) {
-  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kDeviceRevoked); ++c) {
     if (name == StatusCodeName(static_cast<StatusCode>(c))) return static_cast<StatusCode>(c);
   }
   return StatusCode::kInternal;

@@ -1,5 +1,7 @@
 /* An adviser's day through Carnet's C API, against a real carnet-server process.
  *
+ * Each tablet is enrolled with a one-time code from `carnet-server enroll`, which its first sync
+ * exchanges for the device token, kept in the host's key storage from then on.
  * Amina records the morning's work at the office, online; her tablet syncs in the background.
  * In the afternoon both she and her colleague Bruno work offline on the same participant; when
  * the network returns Amina's tablet syncs by itself (the host reports reachability), the
@@ -61,7 +63,7 @@ static int find_secret(keychain* keys, const char* name) {
 typedef struct tablet {
   const char* device;
   const char* adviser;
-  char token[128];
+  char code[64]; /* the one-time enrollment code, exchanged for the token at the first sync */
   keychain keys;
   carnet_env* env;
   carnet_store* store;
@@ -174,8 +176,8 @@ static int sync_ends(tablet* t) {
   return ends;
 }
 
-/* Opens the tablet's store and configures its sync. `token` NULL: read from key storage. */
-static int open_tablet(tablet* t, const char* dir, const char* url, const char* token) {
+/* Opens the tablet's store and configures its sync. `code` NULL: the token is in key storage. */
+static int open_tablet(tablet* t, const char* dir, const char* url, const char* code) {
   carnet_error err;
   if (t->env == NULL) {
     carnet_host host = {0};
@@ -196,7 +198,7 @@ static int open_tablet(tablet* t, const char* dir, const char* url, const char* 
   carnet_sync_config config;
   carnet_sync_config_init(&config);
   config.server_url = url;
-  config.token = token;
+  config.enrollment_code = code;
   config.connect_timeout_ms = 2000;
   config.max_attempts = 2;
   config.backoff_initial_ms = 100;
@@ -462,8 +464,8 @@ static int day(const char* binary, const char* dir, tablet* amina, tablet* bruno
   snprintf(log, sizeof log, "%s/server.log", dir);
   tablet* tablets[] = {amina, bruno};
   for (int i = 0; i < 2; ++i) {
-    if (demo_enroll(binary, spec, tablets[i]->device, tablets[i]->adviser, TERRITORY, log,
-                    tablets[i]->token, sizeof tablets[i]->token) != 0) {
+    if (demo_enroll_code(binary, spec, tablets[i]->device, tablets[i]->adviser, TERRITORY, log,
+                         tablets[i]->code, sizeof tablets[i]->code) != 0) {
       fprintf(stderr, "c_adviser_day: enrolling %s failed, see %s\n", tablets[i]->device, log);
       return -1;
     }
@@ -477,8 +479,8 @@ static int day(const char* binary, const char* dir, tablet* amina, tablet* bruno
          server.url, TERRITORY, carnet_version());
   cast c;
   carnet_error err;
-  int failed = open_tablet(amina, dir, server.url, amina->token) != 0 ||
-               open_tablet(bruno, dir, server.url, bruno->token) != 0;
+  int failed = open_tablet(amina, dir, server.url, amina->code) != 0 ||
+               open_tablet(bruno, dir, server.url, bruno->code) != 0;
   /* Amina's app syncs in the background; Bruno's app syncs when asked. */
   if (!failed && carnet_sync_start(amina->store, &err) != CARNET_OK) {
     failed = report("carnet_sync_start(amina)", &err);

@@ -90,15 +90,28 @@ int demo_run(char* const argv[], const char* log_path, char* out, size_t out_siz
   return got >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
+/* `carnet-server enroll`, with `--token` or not; the line it prints into `out`. */
+static int enroll(const char* binary, const char* store_spec, const char* device,
+                  const char* adviser, const char* territory, const char* log_path, int token,
+                  char* out, size_t out_size) {
+  char* argv[] = {(char*)binary,     "enroll",     "--store",     (char*)store_spec,
+                  "--device",        (char*)device, "--adviser",  (char*)adviser,
+                  "--territory",     (char*)territory, token ? "--token" : NULL, NULL};
+  if (demo_run(argv, log_path, out, out_size) != 0) return -1;
+  out[strcspn(out, "\r\n")] = '\0';
+  return out[0] == '\0' ? -1 : 0;
+}
+
 int demo_enroll(const char* binary, const char* store_spec, const char* device,
                 const char* adviser, const char* territory, const char* log_path, char* token,
                 size_t token_size) {
-  char* argv[] = {(char*)binary,  "enroll",          "--store",  (char*)store_spec,
-                  "--device",     (char*)device,     "--adviser", (char*)adviser,
-                  "--territory",  (char*)territory,  NULL};
-  if (demo_run(argv, log_path, token, token_size) != 0) return -1;
-  token[strcspn(token, "\r\n")] = '\0';
-  return token[0] == '\0' ? -1 : 0;
+  return enroll(binary, store_spec, device, adviser, territory, log_path, 1, token, token_size);
+}
+
+int demo_enroll_code(const char* binary, const char* store_spec, const char* device,
+                     const char* adviser, const char* territory, const char* log_path, char* code,
+                     size_t code_size) {
+  return enroll(binary, store_spec, device, adviser, territory, log_path, 0, code, code_size);
 }
 
 int demo_server_start(demo_server* server, const char* binary, const char* store_spec,

@@ -22,11 +22,18 @@ typedef struct demo_server {
  * longer). 0 when it exits with status 0 within 30 seconds, -1 otherwise. */
 int demo_run(char* const argv[], const char* log_path, char* out, size_t out_size);
 
-/* `carnet-server enroll` of one device for `adviser` in `territory`; its token (the line the
- * server prints) into `token`. 0 on success. */
+/* `carnet-server enroll --token` of one device for `adviser` in `territory`, as a
+ * device-management tool provisions a tablet; its token (the line the server prints) into
+ * `token`. 0 on success. */
 int demo_enroll(const char* binary, const char* store_spec, const char* device,
                 const char* adviser, const char* territory, const char* log_path, char* token,
                 size_t token_size);
+
+/* `carnet-server enroll`, as an administrator enrolls a tablet: its one-time enrollment code
+ * into `code`, for carnet_sync_config.enrollment_code. 0 on success. */
+int demo_enroll_code(const char* binary, const char* store_spec, const char* device,
+                     const char* adviser, const char* territory, const char* log_path, char* code,
+                     size_t code_size);
 
 /* Starts `carnet-server serve --store STORE_SPEC --plain-http` on a free port of 127.0.0.1 and
  * returns once it listens.

@@ -43,7 +43,9 @@ b() { "$carnet" --db "$dir/b.db" "$@"; }
 
 echo "-- a server and two enrolled tablets"
 store=sqlite:$dir/server.db
-enroll() { "$server" enroll --store "$store" --device "$1" --adviser "$2" --territory vallee-nord; }
+enroll() {
+  "$server" enroll --token --store "$store" --device "$1" --adviser "$2" --territory vallee-nord
+}
 token_a=$(enroll tab-a amina 2>/dev/null)
 token_b=$(enroll tab-b bruno 2>/dev/null)
 "$server" serve --store "$store" --listen 127.0.0.1:0 --plain-http \

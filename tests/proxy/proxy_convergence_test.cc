@@ -107,9 +107,9 @@ class Scenario {
   // Enrolls the tablets, starts the server and the proxy in front of it, inits the tablets.
   void SetUp() {
     for (int t = 0; t < tablets_; ++t) {
-      std::string token = Must({CARNET_SERVER_BINARY, "enroll", "--store", store_spec_, "--device",
-                                Device(t), "--adviser", "adviser-" + std::to_string(t),
-                                "--territory", kTerritory});
+      std::string token = Must({CARNET_SERVER_BINARY, "enroll", "--token", "--store", store_spec_,
+                                "--device", Device(t), "--adviser",
+                                "adviser-" + std::to_string(t), "--territory", kTerritory});
       token.erase(token.find_last_not_of("\r\n") + 1);
       tokens_.push_back(token);
     }

@@ -136,8 +136,8 @@ inline AuditLines AuditCli(const std::string& spec, std::vector<std::string> ext
 // Enrolls a device through the command line; returns its token.
 inline std::string EnrollCli(const std::string& spec, const std::string& device,
                              const std::string& adviser, const std::string& territory) {
-  CliResult run = RunCli({"enroll", "--store", spec, "--device", device, "--adviser", adviser,
-                          "--territory", territory});
+  CliResult run = RunCli({"enroll", "--token", "--store", spec, "--device", device, "--adviser",
+                          adviser, "--territory", territory});
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
   REQUIRE(run.out.size() > 1);

@@ -61,8 +61,8 @@ inline std::string EnrollWithCommand(const TempDir& dir, const std::string& stor
                                      const std::string& device, const std::string& adviser,
                                      const std::string& territory) {
   CommandResult enrolled = RunServerCommand(
-      dir, {"enroll", "--store", store, "--device", device, "--adviser", adviser, "--territory",
-            territory});
+      dir, {"enroll", "--token", "--store", store, "--device", device, "--adviser", adviser,
+            "--territory", territory});
   INFO(enrolled.out);
   REQUIRE(enrolled.exit_code == 0);
   std::string token = enrolled.out.substr(0, enrolled.out.find('\n'));

@@ -151,22 +151,32 @@ TEST_CASE("A push touching another adviser's participant is refused with 403 and
   CHECK(ServerState(t.server) == before);
 }
 
-TEST_CASE("A revoked device is refused from its next request on", "[sync][server][auth]") {
+TEST_CASE("A revoked device is told to wipe, then refused once it confirmed",
+          "[sync][server][auth]") {
   AdviserTablet t;
   RequireSynced(*t.a);
   SYNC_REQUIRE_OK(t.server.store().Revoke("tab-a"));
   SYNC_REQUIRE_OK(t.a->store().Set("participants", t.p.participant, "phase", "job_search"));
   ServerState before(t.server);
-
-  Status status = Sync(*t.a);
   RawClient raw(t.server.port(), t.server.Token("tab-a"));
+
+  RawReply pushed = raw.Send("/v1/push", OutboxPush(*t.a));
   RawReply pulled = raw.Send("/v1/pull", wire::PullRequest{});
   RawReply described = raw.Get("/v1/status", raw.Headers());
+  RawReply renewed = raw.Send("/v1/token", wire::TokenRequest{wire::kProtocolVersion, "tab-a"});
+  RawReply confirmed_by_other =
+      raw.Send("/v1/wiped", wire::WipeConfirmation{wire::kProtocolVersion, "tab-b"});
+  RawReply confirmed =
+      raw.Send("/v1/wiped", wire::WipeConfirmation{wire::kProtocolVersion, "tab-a"});
+  RawReply after = raw.Send("/v1/pull", wire::PullRequest{});
 
-  CHECK(status.code() == StatusCode::kUnauthenticated);
-  CheckRefused(pulled, 401, "unauthenticated");
-  CheckRefused(described, 401);
-  CHECK(t.a->Pending() == 1);
+  CheckRefused(pushed, 410, "device_revoked");
+  CheckRefused(pulled, 410, "device_revoked");
+  CheckRefused(described, 410, "device_revoked");
+  CheckRefused(renewed, 410, "device_revoked");
+  CheckRefused(confirmed_by_other, 403, "permission_denied");
+  CHECK(confirmed.status == 200);
+  CheckRefused(after, 401, "unauthenticated");
   CHECK(ServerState(t.server) == before);
 }
 

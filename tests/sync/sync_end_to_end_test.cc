@@ -331,17 +331,32 @@ TEST_CASE_METHOD(CentralFixture,
   CHECK(b.Dump() == a.Dump());
 }
 
-TEST_CASE_METHOD(CentralFixture, "A revoked tablet is refused at once and keeps its changes",
+TEST_CASE_METHOD(CentralFixture,
+                 "A revoked tablet wipes its store at its next sync, and the server shows it",
                  "[sync][client][e2e]") {
   a.Connect(central.url(), TestSyncOptions(central.Enroll("tab-a")));
+  std::string p = a->NewId();
+  SYNC_REQUIRE_OK(a->Put("participants", p, NewParticipant()));
+  SYNC_REQUIRE_OK(a.client().SyncNow());
   SYNC_REQUIRE_OK(central.store().Revoke("tab-a"));
-  SYNC_REQUIRE_OK(a->Put("participants", a->NewId(), NewParticipant()));
+  SYNC_REQUIRE_OK(a->Set("participants", p, "phase", "job_search"));  // never pushed
 
   Status status = a.client().SyncNow();
 
-  CHECK(status.code() == StatusCode::kUnauthenticated);
+  CHECK(status.code() == StatusCode::kDeviceRevoked);
+  CHECK_THAT(status.message(), Catch::Contains("server was told"));
   CHECK(a.client().status().state == SyncState::kError);
-  CHECK(a.Pending() == 4);
+  CHECK(a->IsWiped());
+  CHECK(a->Get("participants", p).status().code() == StatusCode::kDeviceRevoked);
+  CHECK(a->Begin().status().code() == StatusCode::kDeviceRevoked);
+  Result<std::vector<Device>> devices = central.store().Devices();
+  REQUIRE(devices.ok());
+  REQUIRE(devices->size() == 1);
+  CHECK((*devices)[0].wipe_confirmed_ms != 0);
+  // Nothing the tablet held before the wipe reached the server after it.
+  CHECK(central.ScopeDump("").find("job_search") == std::string::npos);
+  // Again: nothing more to do, and the server refuses the token from now on.
+  CHECK(a.client().SyncNow().code() == StatusCode::kDeviceRevoked);
 }
 
 TEST_CASE_METHOD(CentralFixture,

@@ -25,6 +25,7 @@ enum class StatusCode {
   kUnauthenticated,     // no valid credential
   kUpdateNeeded,        // the peer speaks a protocol version this build cannot serve
   kInternal,            // a bug in Carnet
+  kDeviceRevoked,       // the server revoked this device: it erases what it holds (a wipe)
 };
 
 // Short stable name of a code ("invalid_argument"), used in logs and on the wire.

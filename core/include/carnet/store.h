@@ -288,6 +288,18 @@ class Store {
   // without encryption at rest.
   Status EraseParticipantKey(const std::string& participant);
 
+  // Erases everything this tablet holds, on the server's order once the device is revoked
+  // (sync/PROTOCOL.md, Devices): records, history, conflicts, the outbox (changes not pushed
+  // are lost: the département revoked the tablet), sync state and data keys, in one
+  // transaction; then the file is rebuilt and the WAL truncated, so that no byte of them is
+  // left in either, and the master key is deleted from `key_store` (the one the store was
+  // opened with; null: none). Afterwards every call of the store is refused with
+  // kDeviceRevoked, and opening the file again too: the app deletes it. Again after a wipe cut
+  // short (a rebuild or a key deletion that failed): finishes it.
+  Status Wipe(KeyStore* key_store);
+  // Whether Wipe ran on this store.
+  bool IsWiped();
+
   // Clock offset (ms) measured by the server; persisted.
   Status SetClockOffsetMs(int64_t offset_ms);
   Hlc LastHlc();

@@ -83,7 +83,9 @@ typedef enum carnet_code {
   CARNET_PERMISSION_DENIED = 11,   /* the server refuses: outside this device's scope */
   CARNET_UNAUTHENTICATED = 12,     /* the device token is missing, unknown or revoked */
   CARNET_UPDATE_NEEDED = 13,       /* the server speaks another protocol version: update */
-  CARNET_INTERNAL = 14             /* a bug in Carnet */
+  CARNET_INTERNAL = 14,            /* a bug in Carnet */
+  CARNET_DEVICE_REVOKED = 15       /* the server revoked this tablet: its records, outbox and
+                                      keys were erased (a wipe); close and delete the store */
 } carnet_code;
 
 /* Where it went wrong. */
@@ -387,8 +389,9 @@ CARNET_API carnet_code carnet_store_set_change_callback(carnet_store* store, car
 
 typedef struct carnet_sync_config {
   const char* server_url; /* "https://records.example:8443"; plain http only to a loopback host */
-  /* The device token printed by `carnet-server enroll`. Given: saved in the host's key storage
-   * (replacing any) and used. NULL: read from key storage, CARNET_FAILED_PRECONDITION if none. */
+  /* The device token, when a device-management tool provisions it (`carnet-server enroll
+   * --token`). Given: saved in the host's key storage (replacing any) and used. NULL: read from
+   * key storage; with none there, enrollment_code below is needed. */
   const char* token;
   const char* ca_file;        /* PEM bundle to verify the server with; NULL: the system's */
   /* Public-key pinning on top of the CA: "sha256//BASE64", BASE64 being the SHA-256 of the
@@ -406,6 +409,14 @@ typedef struct carnet_sync_config {
   int32_t nightly_start_minute;
   int32_t nightly_length_minutes;
   int64_t retry_after_failure_ms;
+  /* The one-time code printed by `carnet-server enroll` ("7KQ2M-9XJ4T-..."), which the first
+   * sync exchanges for the device token, kept in the host's key storage from then on (in
+   * memory without key storage). Used only while no token is known; NULL: none.
+   * CARNET_FAILED_PRECONDITION from configure when neither a token nor a code is known. The
+   * token is renewed by the syncs on its own. A sync that finds the tablet revoked erases the
+   * store (its records, outbox and keys), tells the server, deletes the token, and fails with
+   * CARNET_DEVICE_REVOKED: close the store and delete its file. */
+  const char* enrollment_code;
 } carnet_sync_config;
 
 /* Fills `config` with the defaults and NULL strings. Start every config from it. */

@@ -44,6 +44,10 @@ struct ServerOptions {
   // never (carnet-server serve applies 730 days unless told otherwise).
   std::optional<RetentionPolicy> retention;
   int64_t retention_every_ms = 60 * 60 * 1000;
+  // How long a device token issued here (by an enrollment code, or renewed) is valid
+  // (PROTOCOL.md, Devices). A tablet is asked to renew its token at its first sync past half
+  // this; one offline longer than all of it must be enrolled again. 0: tokens do not expire.
+  int64_t token_lifetime_ms = int64_t{90} * 24 * 60 * 60 * 1000;
 };
 
 class SyncServer {

@@ -30,6 +30,12 @@ struct Device {
   uint64_t cursor = 0;            // the cursor of its last pull: it has everything before
   uint64_t acknowledged_seq = 0;  // its highest operation applied here
   int64_t last_contact_ms = 0;
+  // Its credentials (sync/PROTOCOL.md, Devices). Times in ms since the epoch; 0: none, never.
+  int64_t token_issued_ms = 0;   // 0 with a code outstanding: no token redeemed yet
+  int64_t token_expires_ms = 0;  // 0: the token does not expire
+  int64_t code_expires_ms = 0;   // an enrollment code is outstanding until then
+  int64_t revoked_ms = 0;
+  int64_t wipe_confirmed_ms = 0;  // the revoked tablet confirmed it erased what it held
 };
 
 struct ServerStoreOptions {
@@ -42,12 +48,41 @@ class ServerStore {
  public:
   virtual ~ServerStore() = default;
 
-  // Registers a device with the hash of its token. kAlreadyExists if the id is taken.
-  virtual Status Enroll(const Device& device, const std::string& token_hash) = 0;
-  // The device a token hash belongs to; kUnauthenticated if none, or if it is revoked.
+  // --- Devices and their credentials (sync/PROTOCOL.md, Devices). Only hashes of tokens and
+  // codes are stored (HashToken).
+
+  // Registers a device with the hash of a token made elsewhere (a device-management tool that
+  // provisions the tablet itself; tests), valid until `token_expires_ms` (0: for ever).
+  // kAlreadyExists if the id is taken. Tablets are otherwise enrolled with codes.
+  virtual Status Enroll(const Device& device, const std::string& token_hash,
+                        int64_t token_expires_ms = 0) = 0;
+  // Gives a device a one-time enrollment code, valid until `code_expires_ms`: a new device is
+  // registered without a token; a device enrolled already (a tablet whose token expired, or
+  // whose key storage was lost) gets a new code, its token valid until the code is redeemed,
+  // provided adviser and territories are its own (kInvalidArgument otherwise: scopes are not
+  // changed this way). kFailedPrecondition for a revoked device: revoked stays revoked.
+  virtual Status CreateEnrollmentCode(const Device& device, const std::string& code_hash,
+                                      int64_t code_expires_ms) = 0;
+  // Spends the code: the device's token becomes `token_hash`, any older one and any next one
+  // void. kUnauthenticated for a code that is not the device's, spent or expired.
+  virtual Result<Device> RedeemEnrollmentCode(const std::string& device_id,
+                                              const std::string& code_hash,
+                                              const std::string& token_hash,
+                                              int64_t token_expires_ms) = 0;
+  // Issues the device's next token: valid beside the current one until it is first used, then
+  // the only one (Authenticate). A next token issued before and never used is replaced.
+  virtual Status SetNextToken(const std::string& device_id, const std::string& token_hash,
+                              int64_t token_expires_ms) = 0;
+  // The device a token hash belongs to, by its current or its next token (which then becomes
+  // the current one). kUnauthenticated if none, if the token expired, or if the device is
+  // revoked and confirmed its wipe; a revoked device not wiped yet is returned, revoked, even
+  // with an expired token: it must still be told to wipe.
   virtual Result<Device> Authenticate(const std::string& token_hash) = 0;
   virtual Result<std::vector<Device>> Devices() = 0;
+  // Revokes a device: from now on it is refused, and told to wipe at its next contact.
   virtual Status Revoke(const std::string& device_id) = 0;
+  // Records that the revoked device erased what it held. kFailedPrecondition if not revoked.
+  virtual Status ConfirmWipe(const std::string& device_id) = 0;
 
   // Applies a device's operations, all or nothing (sync/PROTOCOL.md, Push). `push.device` is
   // not read: the caller has checked it is `device`.
@@ -124,5 +159,11 @@ Result<std::unique_ptr<ServerStore>> OpenServerStore(const std::string& spec,
 // Tokens: 256 random bits as 64 hex digits; the server keeps only their SHA-256.
 std::string NewDeviceToken(Env* env);
 std::string HashToken(const std::string& token);
+// Enrollment codes: 100 random bits as 20 letters and digits of Crockford's base 32 (no I, L,
+// O, U), in four groups of five ("7KQ2M-9XJ4T-..."), to be read out and typed.
+std::string NewEnrollmentCode(Env* env);
+// The code as hashed: upper case, without dashes and spaces. Empty if it holds anything else
+// or is not 20 characters long.
+std::string NormalizeEnrollmentCode(const std::string& typed);
 
 }  // namespace carnet

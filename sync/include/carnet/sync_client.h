@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "carnet/env.h"
+#include "carnet/key_store.h"
 #include "carnet/status.h"
 #include "carnet/store.h"
 #include "carnet/transport.h"
@@ -23,8 +24,24 @@
 
 namespace carnet {
 
+// The name under which a tablet keeps its device token in the key store.
+std::string DeviceTokenName(const std::string& device_id);
+
+// The device's credentials (PROTOCOL.md, Devices): at each sync the client reads its token from
+// `key_store` (or from memory without one), exchanges `enrollment_code` for one when it has
+// none, renews it when the server asks (the new one saved before it is used), and, told that the
+// device was revoked, wipes the store (Store::Wipe), confirms, and deletes the token.
 struct SyncOptions {
-  std::string token;  // the device token from enrollment
+  // The device token, when the caller has one: used when the key store holds none (and saved
+  // there).
+  std::string token;
+  // A one-time code printed by `carnet-server enroll`, exchanged at the first sync for the
+  // device token when there is none yet.
+  std::string enrollment_code;
+  // The host's key storage (not owned; the one the store was opened with), which keeps the
+  // token under DeviceTokenName(device id) and the store's master key. Null: the token lives in
+  // this client's memory only.
+  KeyStore* key_store = nullptr;
   wire::Format format = wire::Format::kBinary;
   size_t push_batch = 500;
   uint32_t pull_batch = 1000;

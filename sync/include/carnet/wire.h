@@ -99,6 +99,33 @@ struct PullReply {
   // Erasures the tablet carries out in the transaction that saves next_cursor; a later pull from
   // that cursor confirms them.
   std::vector<ErasureOrder> erase;
+  // The device token has lived half its life: the tablet asks for a new one (POST /v1/token).
+  bool rotate_token = false;
+};
+
+// Devices (PROTOCOL.md, Devices): a tablet exchanges a one-time enrollment code for its token
+// (POST /v1/enroll, without a token), renews the token (POST /v1/token), and confirms a wipe
+// (POST /v1/wiped, answered with a StatusReply).
+struct EnrollRequest {
+  uint32_t protocol = kProtocolVersion;
+  std::string device;
+  std::string code;  // as printed by carnet-server enroll; case, dashes and spaces do not count
+};
+
+struct TokenRequest {
+  uint32_t protocol = kProtocolVersion;
+  std::string device;
+};
+
+struct TokenReply {
+  std::string token;
+  int64_t token_expires_ms = 0;  // 0: never
+  int64_t server_time_ms = 0;
+};
+
+struct WipeConfirmation {
+  uint32_t protocol = kProtocolVersion;
+  std::string device;
 };
 
 struct StatusReply {
