@@ -888,6 +888,65 @@ static void test_encryption_at_rest(const fixture* f) {
   pthread_mutex_destroy(&keys.lock);
 }
 
+/* --- Enrollment and wipe ------------------------------------------------------------------- */
+
+/* A tablet enrolled with a one-time code keeps the token it got in key storage; revoked, its
+ * next sync erases the store and its keys (sync/PROTOCOL.md, Devices). */
+static void test_enrollment_and_wipe(const fixture* f) {
+  host_state keys;
+  memset(&keys, 0, sizeof keys);
+  pthread_mutex_init(&keys.lock, NULL);
+  carnet_host host = {0};
+  host.context = &keys;
+  host.log_level = CARNET_LOG_LEVEL_ERROR;
+  host.key_get = key_get;
+  host.key_put = key_put;
+  host.key_delete = key_delete;
+  carnet_env* env = NULL;
+  OK(carnet_env_new(&host, &env, &err));
+  char path[256], code[64];
+  path_in(f, "wiped.db", path, sizeof path);
+  CHECK(demo_enroll_code(CARNET_SERVER_BINARY, f->spec, "tab-w", "walter", TERRITORY, f->log, code,
+                         sizeof code) == 0);
+  carnet_store* store = NULL;
+  OK(carnet_store_open(env, path, "tab-w", &store, &err));
+  carnet_sync_config config = quick_config(f, NULL);
+  config.enrollment_code = "not a code";
+  CHECK_CALL(CARNET_INVALID_ARGUMENT, CARNET_DOMAIN_API,
+             carnet_sync_configure(store, &config, &err));
+  config.enrollment_code = code;
+  OK(carnet_sync_configure(store, &config, &err));
+  char id[CARNET_ID_SIZE];
+  OK(carnet_new_id(store, id, &err));
+  carnet_txn* txn = NULL;
+  OK(carnet_txn_begin(store, &txn, &err));
+  OK(carnet_register_set_text(txn, "participants", id, "referent", "walter", &err));
+  OK(carnet_register_set_text(txn, "participants", id, "territory", TERRITORY, &err));
+  OK(carnet_register_set_text(txn, "participants", id, "first_name", "Walid", &err));
+  OK(carnet_txn_commit(txn, &err));
+  OK(carnet_sync_now(store, &err));
+  const secret* token = secret_named(&keys, "carnet.device_token.tab-w");
+  CHECK(token != NULL && token->length == 64);
+
+  char out[256];
+  char* revoke[] = {CARNET_SERVER_BINARY, "revoke", "--store", (char*)f->spec,
+                    "--device",           "tab-w",  NULL};
+  CHECK(demo_run(revoke, f->log, out, sizeof out) == 0);
+  CHECK_CALL(CARNET_DEVICE_REVOKED, CARNET_DOMAIN_SYNC, carnet_sync_now(store, &err));
+  CHECK(contains(err.message, "erased"));
+  CHECK(secret_named(&keys, "carnet.device_token.tab-w") == NULL);
+  CHECK(secret_named(&keys, "carnet.master_key.tab-w") == NULL);
+  char* json = NULL;
+  CHECK_CALL(CARNET_DEVICE_REVOKED, CARNET_DOMAIN_STORE,
+             carnet_record_get(store, "participants", id, &json, &err));
+  OK(carnet_store_close(store, &err));
+  CHECK(!file_holds(path, id));
+  CHECK_CALL(CARNET_DEVICE_REVOKED, CARNET_DOMAIN_STORE,
+             carnet_store_open(env, path, "tab-w", &store, &err));
+  carnet_env_free(env);
+  pthread_mutex_destroy(&keys.lock);
+}
+
 /* --- Conflicts between two tablets ---------------------------------------------------------- */
 
 static void sync_both(carnet_store* a, carnet_store* b) {
@@ -1029,6 +1088,7 @@ int main(void) {
   test_server_down(&f, store);
   test_key_storage(&f);
   test_encryption_at_rest(&f);
+  test_enrollment_and_wipe(&f);
   test_conflicts(&f, env, store, nadia, interview);
 
   /* Closing a store with a background sync running stops it. */
