@@ -470,8 +470,12 @@ Result<Device> SqliteServerStore::Authenticate(const std::string& token_hash) {
   std::lock_guard<std::mutex> lock(mutex_);
   Result<std::optional<Device>> device = LoadDevice("token_hash", token_hash);
   if (!device.ok()) return device.status();
-  if (!device->has_value()) {
-    // A next token's first use makes it the only one.
+  // A next token's first use makes it the only one. Looked up first: a request with an unknown
+  // token must not take the file's write lock.
+  Result<std::optional<Device>> by_next =
+      device->has_value() ? std::optional<Device>() : LoadDevice("next_token_hash", token_hash);
+  if (!by_next.ok()) return by_next.status();
+  if (by_next->has_value()) {
     Result<sqlite::Statement*> st = db_->Query(
         "UPDATE devices SET token_hash = next_token_hash, token_issued_ms = ?, "
         "token_expires_ms = next_token_expires_ms, next_token_hash = NULL, "

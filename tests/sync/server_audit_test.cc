@@ -9,6 +9,7 @@
 
 #include "carnet/audit.h"
 #include "tests/sync/audit_helpers.h"
+#include "tests/sync/process_tls.h"
 #include "tests/sync/server_process.h"
 #include "tests/sync/sync_fixture.h"
 
@@ -27,6 +28,7 @@ struct AuditedServer {
   TestStore store{dir};
   std::string token_a = EnrollCli(spec(), "tab-a", "adviser-a", kNorth);
   std::string token_b = EnrollCli(spec(), "tab-b", "adviser-b", kNorth);
+  ProcessTls tls{dir};
   std::unique_ptr<ServerProcess> process;
   Tablet a{dir, "tab-a", kTabletStartMs, 3};
   Tablet b{dir, "tab-b", kTabletStartMs, 5};
@@ -38,9 +40,10 @@ struct AuditedServer {
   const std::string& spec() const { return store.spec(); }
 
   void Start() {
-    process = std::make_unique<ServerProcess>(CARNET_SERVER_BINARY, spec(), dir.File("server.log"));
-    a.Connect(process->url(), ServerSyncOptions(token_a));
-    b.Connect(process->url(), ServerSyncOptions(token_b));
+    process = std::make_unique<ServerProcess>(CARNET_SERVER_BINARY, spec(), dir.File("server.log"),
+                                              tls.server());
+    a.Connect(process->url(), ServerSyncOptions(token_a), 0, tls.ca_file());
+    b.Connect(process->url(), ServerSyncOptions(token_b), 0, tls.ca_file());
   }
   // The SQLite store is one process's: a command that numbers changes (a purge) runs while the
   // server is stopped.

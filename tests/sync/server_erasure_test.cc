@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/sync/erasure_helpers.h"
+#include "tests/sync/process_tls.h"
 #include "tests/sync/server_process.h"
 #include "tests/sync/sync_fixture.h"
 
@@ -39,7 +40,8 @@ struct ErasureWorld {
       EnrollWithCommand(dir, spec(), "tab-b", "adviser-b", kNorth),
       EnrollWithCommand(dir, spec(), "tab-c", "adviser-c", kSouth),
       EnrollWithCommand(dir, spec(), "tab-d", "adviser-a", kNorth)};
-  ServerProcess process{CARNET_SERVER_BINARY, spec(), dir.File("server.log")};
+  ProcessTls tls{dir};
+  ServerProcess process{CARNET_SERVER_BINARY, spec(), dir.File("server.log"), tls.server()};
   Tablet a{dir, "tab-a", kTabletStartMs, 3};
   Tablet b{dir, "tab-b", kTabletStartMs, 5};
   Tablet c{dir, "tab-c", kTabletStartMs, 7};
@@ -50,7 +52,9 @@ struct ErasureWorld {
 
   ErasureWorld() {
     Tablet* tablets[] = {&a, &b, &c, &d};
-    for (size_t i = 0; i < 4; ++i) tablets[i]->Connect(process.url(), ServerSyncOptions(tokens[i]));
+    for (size_t i = 0; i < 4; ++i) {
+      tablets[i]->Connect(process.url(), ServerSyncOptions(tokens[i]), 0, tls.ca_file());
+    }
   }
 
   const std::string& spec() const { return store.spec(); }

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/sync/erasure_helpers.h"
+#include "tests/sync/process_tls.h"
 #include "tests/sync/server_process.h"
 #include "tests/sync/sync_fixture.h"
 
@@ -55,11 +56,11 @@ void RecordInterview(Tablet& tablet, const std::string& participant) {
 // first synced; `recent` has an interview of today.
 struct ProcessWorld {
   explicit ProcessWorld(std::vector<std::string> serve_options = {})
-      : process(CARNET_SERVER_BINARY, store.spec(), dir.File("server.log"), {},
+      : process(CARNET_SERVER_BINARY, store.spec(), dir.File("server.log"), tls.server(),
                 std::move(serve_options)) {
-    a.Connect(process.url(), ServerSyncOptions(token_a));
-    b.Connect(process.url(), ServerSyncOptions(token_b));
-    c.Connect(process.url(), ServerSyncOptions(token_c));
+    a.Connect(process.url(), ServerSyncOptions(token_a), 0, tls.ca_file());
+    b.Connect(process.url(), ServerSyncOptions(token_b), 0, tls.ca_file());
+    c.Connect(process.url(), ServerSyncOptions(token_c), 0, tls.ca_file());
     const std::string workshop = AddWorkshop(a.store(), kNorth);
     old = AddParticipant(a.store(), "adviser-a", kNorth, workshop);
     a.env().SetNow(RealNowMs());
@@ -84,6 +85,7 @@ struct ProcessWorld {
   std::string token_a = EnrollWithCommand(dir, store.spec(), "tab-a", "adviser-a", kNorth);
   std::string token_b = EnrollWithCommand(dir, store.spec(), "tab-b", "adviser-b", kNorth);
   std::string token_c = EnrollWithCommand(dir, store.spec(), "tab-c", "adviser-a", kNorth);
+  ProcessTls tls{dir};
   ServerProcess process;
   Tablet a{dir, "tab-a", RealNowMs() - 3 * 365 * kDayMs, 3};
   Tablet b{dir, "tab-b", RealNowMs(), 5};

@@ -52,9 +52,12 @@ inline SyncOptions TestSyncOptions(std::string token = kToken) {
   return options;
 }
 
-inline std::unique_ptr<Transport> CurlTo(const std::string& url, int total_timeout_ms = 0) {
+// `ca_file`: the CA to verify an https server against (tests/sync/process_tls.h).
+inline std::unique_ptr<Transport> CurlTo(const std::string& url, int total_timeout_ms = 0,
+                                         const std::string& ca_file = "") {
   CurlOptions options;
   options.base_url = url;
+  options.ca_file = ca_file;
   options.connect_timeout_ms = 2000;
   options.total_timeout_ms = total_timeout_ms;
   Result<std::unique_ptr<Transport>> transport = MakeCurlTransport(options);
@@ -80,10 +83,10 @@ class Tablet {
   }
 
   void Connect(const std::string& url, SyncOptions options = TestSyncOptions(),
-               int total_timeout_ms = 0) {
+               int total_timeout_ms = 0, const std::string& ca_file = "") {
     client_.reset();
-    client_ = std::make_unique<SyncClient>(store_.get(), &env_, CurlTo(url, total_timeout_ms),
-                                           std::move(options));
+    client_ = std::make_unique<SyncClient>(
+        store_.get(), &env_, CurlTo(url, total_timeout_ms, ca_file), std::move(options));
   }
 
   Store& store() { return *store_; }
