@@ -1,7 +1,8 @@
 // A tablet's life with the département, end to end over TLS: the real carnet-server process on
 // 127.0.0.1 with a certificate from a CA made for the test, the administrator's commands
 // (`carnet-server enroll`, `revoke`, `devices`), and tablets on the real libcurl transport with
-// their token in the key store (sync/PROTOCOL.md, Devices).
+// their token in the key store (sync/PROTOCOL.md, Devices), and the offline lease that only a
+// sync with that server renews.
 #include <chrono>
 #include <regex>
 #include <string>
@@ -204,4 +205,25 @@ TEST_CASE("A revoked tablet erases what it holds at its next contact, and the se
   reopen.env = &tablet.env();
   reopen.key_store = &ProcessKeyStore();
   CHECK(Store::Open(reopen).status().code() == StatusCode::kDeviceRevoked);
+}
+
+TEST_CASE("A tablet past its offline lease opens no record until it syncs with the server",
+          "[tls][enroll]") {
+  Departement departement;
+  Tablet tablet(departement.dir(), "enr-d", kTabletStartMs, 1, /*lease_days=*/2);
+  std::unique_ptr<SyncClient> client = departement.Client(tablet, departement.Enroll("enr-d"));
+  const std::string participant =
+      AddParticipant(tablet.store(), "adviser-enr-d", kNorth, "w-1").participant;
+  SYNC_REQUIRE_OK(client->SyncNow());
+  SYNC_REQUIRE_OK(tablet->Get("participants", participant));
+
+  tablet.env().Advance(3 * 24 * 3600 * 1000LL);  // three days in a drawer
+
+  Status dark = tablet->Get("participants", participant).status();
+  CHECK(dark.code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(dark.message(), Catch::Contains("offline lease expired"));
+  CHECK(tablet->Begin().status().code() == StatusCode::kFailedPrecondition);
+  SYNC_REQUIRE_OK(client->SyncNow());  // over TLS, with its token from the key store
+  SYNC_REQUIRE_OK(tablet->Get("participants", participant));
+  SYNC_REQUIRE_OK(ProcessKeyStore().Delete(DeviceTokenName("enr-d")));
 }

@@ -70,13 +70,14 @@ inline std::unique_ptr<Transport> CurlTo(const std::string& url, int total_timeo
 class Tablet {
  public:
   Tablet(const TempDir& dir, const std::string& device, int64_t start_ms = kTabletStartMs,
-         uint64_t seed = 1)
+         uint64_t seed = 1, int lease_days = 0)
       : env_(start_ms, seed) {
     StoreOptions options;
     options.path = dir.File(device + ".db");
     options.device_id = device;
     options.env = &env_;
     options.key_store = &ProcessKeyStore();
+    options.lease_days = lease_days;
     Result<std::unique_ptr<Store>> store = Store::Open(options);
     SYNC_REQUIRE_OK(store);
     store_ = std::move(store.value());
