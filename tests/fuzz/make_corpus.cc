@@ -127,6 +127,12 @@ int main(int argc, char** argv) {
   push_reply.erased = 2;
   wire::StatusReply status{"tablet-a", "amina", {"bassin-nord"}, 3, 11, env.NowMillis()};
   wire::ErrorReply error{"clock_skew", "stamp 20 minutes ahead", true, env.NowMillis()};
+  pull_reply.rotate_token = true;
+  wire::EnrollRequest enroll{wire::kProtocolVersion, "tablet-a", "7KQ2M-9XJ4T-0ABCD-EFGHJ"};
+  wire::TokenRequest renew{wire::kProtocolVersion, "tablet-a"};
+  wire::TokenReply token{NewDeviceToken(&env), env.NowMillis() + 90LL * 24 * 3600 * 1000,
+                         env.NowMillis()};
+  wire::WipeConfirmation wiped{wire::kProtocolVersion, "tablet-a"};
 
   const std::pair<wire::Format, const char*> formats[] = {{wire::Format::kJson, "json"},
                                                           {wire::Format::kBinary, "bin"}};
@@ -140,6 +146,10 @@ int main(int argc, char** argv) {
     Write(d / ("pull_reply" + s), Encoded(pull_reply, format));
     Write(d / ("status_reply" + s), Encoded(status, format));
     Write(d / ("error_reply" + s), Encoded(error, format));
+    Write(d / ("enroll_request" + s), Encoded(enroll, format));
+    Write(d / ("token_request" + s), Encoded(renew, format));
+    Write(d / ("token_reply" + s), Encoded(token, format));
+    Write(d / ("wipe_confirmation" + s), Encoded(wiped, format));
 
     // server_request: what & 3 = 0 push a, 1 push b, 2 pull a, 3 pull b; & 4 binary; >> 3 minutes.
     const int bin = format == wire::Format::kBinary ? 4 : 0;

@@ -46,5 +46,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DecodeAs<wire::PullReply>(body);
   DecodeAs<wire::StatusReply>(body);
   DecodeAs<wire::ErrorReply>(body);
+  DecodeAs<wire::EnrollRequest>(body);
+  DecodeAs<wire::TokenRequest>(body);
+  DecodeAs<wire::TokenReply>(body);
+  DecodeAs<wire::WipeConfirmation>(body);
   return 0;
 }
