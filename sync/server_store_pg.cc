@@ -76,7 +76,8 @@ ALTER TABLE devices ADD COLUMN token_issued_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN next_token_expires_ms bigint NOT NULL DEFAULT 0, ADD COLUMN code_hash text UNIQUE,
   ADD COLUMN code_expires_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN revoked_ms bigint NOT NULL DEFAULT 0,
-  ADD COLUMN wipe_confirmed_ms bigint NOT NULL DEFAULT 0;
+  ADD COLUMN wipe_confirmed_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN next_token_from_code boolean NOT NULL DEFAULT false;
 )sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -490,7 +491,8 @@ Status PostgresServerStore::CreateEnrollmentCode(const Device& device,
         device.id);
     if (found.empty()) return Status(StatusCode::kBusy, "device '" + device.id + "' changed");
     CARNET_RETURN_IF_ERROR(CheckReEnrollment(ReadDevice(found[0]), device));
-    txn.exec_params0("UPDATE devices SET code_hash = $1, code_expires_ms = $2 WHERE id = $3",
+    txn.exec_params0("UPDATE devices SET code_hash = $1, code_expires_ms = $2, " +
+                         std::string(kVoidCodeToken) + " WHERE id = $3",
                      code_hash, code_expires_ms, device.id);
     return Status::Ok();
   });
@@ -503,13 +505,14 @@ Result<Device> PostgresServerStore::RedeemEnrollmentCode(const std::string& devi
   const int64_t now = options_.env->NowMillis();
   std::optional<Device> device;
   Status status = pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
-    // One statement: of two tablets racing with one code, one spends it and the other finds none.
+    // The token is the device's next one: the code is spent at its first use (Authenticate), so
+    // that a tablet whose reply was lost can exchange the code again.
     pqxx::result r = txn.exec_params(
-        "UPDATE devices SET token_hash = $1, token_issued_ms = $2, token_expires_ms = $3, "
-        "next_token_hash = NULL, next_token_expires_ms = 0, code_hash = NULL, "
-        "code_expires_ms = 0 WHERE id = $4 AND code_hash = $5 AND code_expires_ms > $2 AND NOT "
-        "revoked RETURNING " + std::string(kDeviceFields),
-        token_hash, now, token_expires_ms, device_id, code_hash);
+        "UPDATE devices SET next_token_hash = $1, next_token_expires_ms = $2, "
+        "next_token_from_code = true WHERE id = $3 AND code_hash = $4 AND code_expires_ms > $5 "
+        "AND NOT revoked RETURNING " +
+            std::string(kDeviceFields),
+        token_hash, token_expires_ms, device_id, code_hash, now);
     if (r.empty()) return InvalidEnrollmentCode(device_id);
     device = ReadDevice(r[0]);
     return Status::Ok();
@@ -523,8 +526,8 @@ Status PostgresServerStore::SetNextToken(const std::string& device_id,
                                          int64_t token_expires_ms) {
   return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
     pqxx::result r = txn.exec_params(
-        "UPDATE devices SET next_token_hash = $1, next_token_expires_ms = $2 WHERE id = $3 AND "
-        "NOT revoked RETURNING 1",
+        "UPDATE devices SET next_token_hash = $1, next_token_expires_ms = $2, "
+        "next_token_from_code = false WHERE id = $3 AND NOT revoked RETURNING 1",
         token_hash, token_expires_ms, device_id);
     return r.empty() ? NotEnrolled(device_id) : Status::Ok();
   });
@@ -544,7 +547,10 @@ Result<Device> PostgresServerStore::Authenticate(const std::string& token_hash) 
       pqxx::result r = txn.exec_params(
           "UPDATE devices SET token_hash = next_token_hash, token_issued_ms = $1, "
           "token_expires_ms = next_token_expires_ms, next_token_hash = NULL, "
-          "next_token_expires_ms = 0 WHERE next_token_hash = $2 RETURNING " +
+          "next_token_expires_ms = 0, next_token_from_code = false, "
+          "code_hash = CASE WHEN next_token_from_code THEN NULL ELSE code_hash END, "
+          "code_expires_ms = CASE WHEN next_token_from_code THEN 0 ELSE code_expires_ms END "
+          "WHERE next_token_hash = $2 RETURNING " +
               std::string(kDeviceFields),
           options_.env->NowMillis(), token_hash);
       device.reset();

@@ -79,6 +79,7 @@ ALTER TABLE devices ADD COLUMN code_hash TEXT;
 ALTER TABLE devices ADD COLUMN code_expires_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN revoked_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN wipe_confirmed_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN next_token_from_code INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX devices_by_next_token ON devices(next_token_hash);
 CREATE UNIQUE INDEX devices_by_code ON devices(code_hash);
 )sql",
@@ -414,8 +415,9 @@ Status SqliteServerStore::CreateEnrollmentCode(const Device& device, const std::
   if (existing->has_value()) {
     CARNET_RETURN_IF_ERROR(CheckReEnrollment(**existing, device));
     Result<sqlite::Statement*> st = db_->Query(
-        "UPDATE devices SET code_hash = ?, code_expires_ms = ? WHERE id = ?", code_hash,
-        code_expires_ms, device.id);
+        "UPDATE devices SET code_hash = ?, code_expires_ms = ?, " + std::string(kVoidCodeToken) +
+            " WHERE id = ?",
+        code_hash, code_expires_ms, device.id);
     if (!st.ok()) return st.status();
     CARNET_RETURN_IF_ERROR((*st)->Run());
   } else {
@@ -438,12 +440,13 @@ Result<Device> SqliteServerStore::RedeemEnrollmentCode(const std::string& device
   std::lock_guard<std::mutex> lock(mutex_);
   WriteTransaction txn(db_.get());
   CARNET_RETURN_IF_ERROR(txn.Begin());
-  // One statement: of two tablets racing with one code, one spends it and the other finds none.
+  // The token is the device's next one: the code is spent at its first use (Authenticate), so
+  // that a tablet whose reply was lost can exchange the code again.
   Result<sqlite::Statement*> st = db_->Query(
-      "UPDATE devices SET token_hash = ?, token_issued_ms = ?, token_expires_ms = ?, "
-      "next_token_hash = NULL, next_token_expires_ms = 0, code_hash = NULL, code_expires_ms = 0 "
-      "WHERE id = ? AND code_hash = ? AND code_expires_ms > ? AND revoked = 0",
-      token_hash, now, token_expires_ms, device_id, code_hash, now);
+      "UPDATE devices SET next_token_hash = ?, next_token_expires_ms = ?, "
+      "next_token_from_code = 1 WHERE id = ? AND code_hash = ? AND code_expires_ms > ? AND "
+      "revoked = 0",
+      token_hash, token_expires_ms, device_id, code_hash, now);
   if (!st.ok()) return st.status();
   CARNET_RETURN_IF_ERROR((*st)->Run());
   if (db_->Changes() == 0) return InvalidEnrollmentCode(device_id);
@@ -457,8 +460,8 @@ Status SqliteServerStore::SetNextToken(const std::string& device_id, const std::
                                        int64_t token_expires_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
   Result<sqlite::Statement*> st = db_->Query(
-      "UPDATE devices SET next_token_hash = ?, next_token_expires_ms = ? WHERE id = ? AND "
-      "revoked = 0",
+      "UPDATE devices SET next_token_hash = ?, next_token_expires_ms = ?, next_token_from_code = 0 "
+      "WHERE id = ? AND revoked = 0",
       token_hash, token_expires_ms, device_id);
   if (!st.ok()) return st.status();
   CARNET_RETURN_IF_ERROR((*st)->Run());
@@ -479,7 +482,10 @@ Result<Device> SqliteServerStore::Authenticate(const std::string& token_hash) {
     Result<sqlite::Statement*> st = db_->Query(
         "UPDATE devices SET token_hash = next_token_hash, token_issued_ms = ?, "
         "token_expires_ms = next_token_expires_ms, next_token_hash = NULL, "
-        "next_token_expires_ms = 0 WHERE next_token_hash = ?",
+        "next_token_expires_ms = 0, next_token_from_code = 0, "
+        "code_hash = CASE WHEN next_token_from_code = 1 THEN NULL ELSE code_hash END, "
+        "code_expires_ms = CASE WHEN next_token_from_code = 1 THEN 0 ELSE code_expires_ms END "
+        "WHERE next_token_hash = ?",
         options_.env->NowMillis(), token_hash);
     if (!st.ok()) return st.status();
     CARNET_RETURN_IF_ERROR((*st)->Run());

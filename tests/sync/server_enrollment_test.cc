@@ -61,7 +61,7 @@ Device DeviceOf(ServerFixture& server, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("An enrollment code is exchanged once, for its device, before it expires",
+TEST_CASE("An enrollment code serves its device until the token it gave is used, before it expires",
           "[sync][server][enroll]") {
   ServerFixture server;
   std::string code = NewCode(server, "tab-e", kHourMs);
@@ -72,7 +72,11 @@ TEST_CASE("An enrollment code is exchanged once, for its device, before it expir
   std::string typed = code;
   std::transform(typed.begin(), typed.end(), typed.begin(),
                  [](char c) { return c == '-' ? ' ' : static_cast<char>(std::tolower(c)); });
+  // The first reply is lost: the tablet exchanges the code again, and the last token counts.
+  wire::TokenReply lost = Decoded<wire::TokenReply>(Redeem(server, "tab-e", code));
   wire::TokenReply token = Decoded<wire::TokenReply>(Redeem(server, "tab-e", typed));
+  CheckRefused(PullWith(server, lost.token), 401, "unauthenticated");
+  CHECK(PullWith(server, token.token).status == 200);  // its first use spends the code
   RawReply again = Redeem(server, "tab-e", code);
   std::string other = NewCode(server, "tab-f", 2 * kHourMs);
   RawReply wrong_device = Redeem(server, "tab-e", other);
@@ -84,13 +88,15 @@ TEST_CASE("An enrollment code is exchanged once, for its device, before it expir
   CHECK(token.token.size() == 64);
   CHECK(token.token_expires_ms == token.server_time_ms + ServerOptions{}.token_lifetime_ms);
   CHECK(PullWith(server, token.token).status == 200);
+  CHECK(PullWith(server, lost.token).status == 401);
   CheckRefused(again, 401, "unauthenticated");
   CHECK_THAT(again.body, Catch::Contains("used already"));
   CheckRefused(wrong_device, 401, "unauthenticated");
   CheckRefused(expired, 401, "unauthenticated");
   CheckRefused(malformed, 400, "invalid_argument");
   // The codes refused are not spent: tab-f's still serves.
-  CHECK(Redeem(server, "tab-f", other).status == 200);
+  wire::TokenReply f_token = Decoded<wire::TokenReply>(Redeem(server, "tab-f", other));
+  CHECK(PullWith(server, f_token.token).status == 200);
   Device enrolled = DeviceOf(server, "tab-e");
   CHECK(enrolled.token_issued_ms != 0);
   CHECK(enrolled.code_expires_ms == 0);
@@ -138,12 +144,15 @@ TEST_CASE("A new code for an enrolled device keeps its scope, and a revoked one 
   ServerFixture server;
   std::string first =
       Decoded<wire::TokenReply>(Redeem(server, "tab-e", NewCode(server, "tab-e", kHourMs))).token;
+  CHECK(PullWith(server, first).status == 200);         // enrolled
   std::string code = NewCode(server, "tab-e", kHourMs);  // the tablet's key storage was lost
-  CHECK(PullWith(server, first).status == 200);         // valid until the code is used
+  CHECK(PullWith(server, first).status == 200);         // valid until the code's token is used
   std::string second = Decoded<wire::TokenReply>(Redeem(server, "tab-e", code)).token;
+  CHECK(PullWith(server, first).status == 200);  // until the new token is used
 
-  CheckRefused(PullWith(server, first), 401, "unauthenticated");
   CHECK(PullWith(server, second).status == 200);
+  CheckRefused(PullWith(server, first), 401, "unauthenticated");
+  CheckRefused(Redeem(server, "tab-e", code), 401, "unauthenticated");
   Status other_scope = server.store().CreateEnrollmentCode(
       {"tab-e", "adviser-b", {kNorth}}, HashToken("x"), server.env().NowMillis() + kHourMs);
   CHECK(other_scope.code() == StatusCode::kInvalidArgument);

@@ -63,14 +63,17 @@ class ServerStore {
   // changed this way). kFailedPrecondition for a revoked device: revoked stays revoked.
   virtual Status CreateEnrollmentCode(const Device& device, const std::string& code_hash,
                                       int64_t code_expires_ms) = 0;
-  // Spends the code: the device's token becomes `token_hash`, any older one and any next one
-  // void. kUnauthenticated for a code that is not the device's, spent or expired.
+  // Exchanges the code: `token_hash` becomes the device's next token (see SetNextToken), and the
+  // code is spent when that token is first used, which also voids the older token; until then
+  // the code may be exchanged again (a reply lost), the last token only counting.
+  // kUnauthenticated for a code that is not the device's, spent or expired.
   virtual Result<Device> RedeemEnrollmentCode(const std::string& device_id,
                                               const std::string& code_hash,
                                               const std::string& token_hash,
                                               int64_t token_expires_ms) = 0;
   // Issues the device's next token: valid beside the current one until it is first used, then
-  // the only one (Authenticate). A next token issued before and never used is replaced.
+  // the only one (Authenticate), any outstanding enrollment code spent with it. A next token
+  // issued before and never used is replaced.
   virtual Status SetNextToken(const std::string& device_id, const std::string& token_hash,
                               int64_t token_expires_ms) = 0;
   // The device a token hash belongs to, by its current or its next token (which then becomes
