@@ -8,6 +8,7 @@
 // settings, not by Debian's defaults; each such test first shows that the probe can speak what
 // the server refuses.
 #include <fcntl.h>
+#include <openssl/conf.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
@@ -37,9 +38,13 @@ using namespace carnet::testing;
 
 namespace {
 
-// Before main, hence before libcurl or anything else in this process initialises OpenSSL, which
-// reads its configuration once.
-const bool kPermissiveOpenssl = setenv("OPENSSL_CONF", CARNET_PERMISSIVE_OPENSSL_CONF, 1) == 0;
+// For the processes the tests start, which read it at their start. This process may have read
+// its configuration before any static initializer of ours ran (libssl.so.3's own initializer
+// does so in the ASan build, from the dynamic loader), so it loads the file itself too, which
+// applies it to the contexts made from then on.
+const bool kPermissiveOpenssl =
+    setenv("OPENSSL_CONF", CARNET_PERMISSIVE_OPENSSL_CONF, 1) == 0 &&
+    CONF_modules_load_file(CARNET_PERMISSIVE_OPENSSL_CONF, nullptr, 0) == 1;
 
 // The premise of the version and cipher tests: OpenSSL here allows what Carnet must refuse.
 void RequirePermissiveOpenssl() {
