@@ -75,6 +75,14 @@ TEST_CASE("SIGTERM lets a push in flight finish and be answered, then the server
   SYNC_REQUIRE_OK(body);
 
   ServerProcess server(CARNET_SERVER_BINARY, store_path, dir.File("server.log"));
+  // The server names its port before its accept loop runs: a connection made at once could
+  // still wait in the listen queue when the signal comes, and be reset with the listening
+  // socket, no request in flight (seen under ThreadSanitizer, where threads start slowly). A
+  // health check answered first shows that the server takes connections.
+  int probe = ConnectTo(server.port());
+  SendAll(probe, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  REQUIRE(ReadToEnd(probe).rfind("HTTP/1.1 200", 0) == 0);
+  close(probe);
   int fd = ConnectTo(server.port());
   SendAll(fd, "POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
                   "\r\nCarnet-Protocol: 1\r\nContent-Type: application/json\r\nAccept: "
