@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <utility>
 
 namespace carnet::testing {
 namespace {
@@ -27,6 +28,30 @@ uint64_t SplitMix(uint64_t& state) {
 }
 
 double Unit(uint64_t& state) { return (SplitMix(state) >> 11) * (1.0 / 9007199254740992.0); }
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+// Where the line of header `name` (lower case) is in `header`: [begin, end) of its value.
+std::optional<std::pair<size_t, size_t>> FindHeader(const std::string& header,
+                                                    const std::string& name) {
+  const std::string key = "\r\n" + name + ":";
+  size_t at = Lower(header).find(key);
+  if (at == std::string::npos) return std::nullopt;
+  size_t begin = at + key.size();
+  return std::make_pair(begin, header.find("\r\n", begin));
+}
+
+std::string HeaderValue(const std::string& header, const std::string& name) {
+  std::optional<std::pair<size_t, size_t>> at = FindHeader(header, name);
+  if (!at) return "";
+  std::string value = header.substr(at->first, at->second - at->first);
+  value.erase(0, value.find_first_not_of(' '));
+  return value;
+}
 
 // Finds where the messages of one direction of an HTTP/1.1 connection begin and end, from their
 // headers and Content-Length (our server and libcurl send no chunked bodies).
@@ -47,7 +72,7 @@ class Framer {
       ++offset_;
       ++i;
       if (header_.size() < 4 || header_.compare(header_.size() - 4, 4, "\r\n\r\n") != 0) continue;
-      uint64_t length = ContentLength(header_);
+      uint64_t length = std::strtoull(HeaderValue(header_, "content-length").c_str(), nullptr, 10);
       header_.clear();
       if (index_ == target) {
         located_ = true;
@@ -63,15 +88,6 @@ class Framer {
   uint64_t body_size() const { return body_size_; }
 
  private:
-  static uint64_t ContentLength(const std::string& header) {
-    std::string lower = header;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    size_t at = lower.find("\r\ncontent-length:");
-    if (at == std::string::npos) return 0;
-    return std::strtoull(lower.c_str() + at + 17, nullptr, 10);
-  }
-
   std::string header_;
   uint64_t offset_ = 0;     // bytes of the stream consumed
   uint64_t body_left_ = 0;  // of the message being skipped
@@ -79,6 +95,29 @@ class Framer {
   bool located_ = false;
   uint64_t body_start_ = 0;
   uint64_t body_size_ = 0;
+};
+
+// Cuts one direction of a connection into whole messages (headers, then a Content-Length body),
+// for a planted rewrite.
+class Splitter {
+ public:
+  void Feed(const char* data, size_t size) { pending_.append(data, size); }
+  // The next whole message as {headers, body}, or nullopt until all of it has arrived.
+  std::optional<std::pair<std::string, std::string>> Next() {
+    size_t end = pending_.find("\r\n\r\n");
+    if (end == std::string::npos) return std::nullopt;
+    std::string header = pending_.substr(0, end + 4);
+    uint64_t length = std::strtoull(HeaderValue(header, "content-length").c_str(), nullptr, 10);
+    if (pending_.size() - header.size() < length) return std::nullopt;
+    std::string body = pending_.substr(header.size(), length);
+    pending_.erase(0, header.size() + length);
+    return std::make_pair(std::move(header), std::move(body));
+  }
+  // What is left of a message cut short.
+  std::string TakeRest() { return std::exchange(pending_, {}); }
+
+ private:
+  std::string pending_;
 };
 
 // One direction of a connection: what it forwarded, and where its fault strikes.
@@ -259,6 +298,53 @@ void FaultProxy::Serve(int client, ProxyFault fault) {
   up.faulted = fault.kind == Kind::kCutRequest || fault.kind == Kind::kStallRequest;
   down.faulted = fault.kind == Kind::kCutReply || fault.kind == Kind::kTruncateReply ||
                  fault.kind == Kind::kStallReply;
+  // Forwards `size` bytes one way, striking with the fault where it falls among them.
+  enum class Outcome { kGoOn, kEnded, kTruncated };
+  auto forward = [&](Way& way, const char* data, size_t size) {
+    way.framer.Feed(data, size, fault.message);
+    if (fault.kind == Kind::kDelay) sleep(fault.delay_ms);
+    size_t pass = size;
+    std::optional<uint64_t> strike = way.StrikeAt(fault);
+    bool strikes = strike && !way.struck && *strike < way.forwarded + size;
+    if (strikes) pass = static_cast<size_t>(*strike - way.forwarded);
+    if (!WriteAll(way.to, data, pass)) return Outcome::kEnded;
+    way.forwarded += pass;
+    if (!strikes) return Outcome::kGoOn;
+    if (fault.kind == Kind::kStallRequest || fault.kind == Kind::kStallReply) {
+      way.struck = true;
+      sleep(fault.delay_ms);
+      if (!WriteAll(way.to, data + pass, size - pass)) return Outcome::kEnded;
+      way.forwarded += size - pass;
+      return Outcome::kGoOn;
+    }
+    return fault.kind == Kind::kTruncateReply ? Outcome::kTruncated : Outcome::kEnded;
+  };
+  // With a plant: the requests' targets in order (libcurl does not pipeline, so the next reply
+  // answers the oldest), and the replies held until whole.
+  const bool planted = static_cast<bool>(plant_);
+  Splitter requests;
+  Splitter replies;
+  std::vector<std::string> targets;
+  auto rewrite = [&](const char* data, size_t size) {
+    std::string out;
+    replies.Feed(data, size);
+    while (std::optional<std::pair<std::string, std::string>> message = replies.Next()) {
+      auto& [header, body] = *message;
+      std::string target = targets.empty() ? "" : targets.front();
+      if (!targets.empty()) targets.erase(targets.begin());
+      if (target.rfind(plant_path_, 0) == 0 && header.rfind("HTTP/1.1 200", 0) == 0) {
+        body = plant_(HeaderValue(header, "content-type"), std::move(body));
+        ++rewritten_;
+        std::optional<std::pair<size_t, size_t>> length = FindHeader(header, "content-length");
+        if (length) {
+          header.replace(length->first, length->second - length->first,
+                         " " + std::to_string(body.size()));
+        }
+      }
+      out += header + body;
+    }
+    return out;
+  };
   bool ended = false;  // by the fault
   char buffer[16384];
   while (!stop_ && !ended && (up.open || down.open)) {
@@ -270,34 +356,36 @@ void FaultProxy::Serve(int client, ProxyFault fault) {
       Way& way = i == 0 ? up : down;
       ssize_t n = recv(way.from, buffer, sizeof buffer, 0);
       if (n < 0 && errno == EINTR) continue;
+      std::string held;  // what a planted rewrite lets through now
       if (n <= 0) {
-        // One side finished sending: pass the end on, keep the other way going.
+        // One side finished sending: pass the end on (and a reply held cut short), keep the
+        // other way going.
         way.open = false;
+        if (planted && i == 1 && !(held = replies.TakeRest()).empty()) {
+          WriteAll(way.to, held.data(), held.size());
+        }
         shutdown(way.to, SHUT_WR);
         continue;
       }
-      way.framer.Feed(buffer, static_cast<size_t>(n), fault.message);
-      if (fault.kind == Kind::kDelay) sleep(fault.delay_ms);
+      const char* data = buffer;
       size_t size = static_cast<size_t>(n);
-      size_t pass = size;
-      std::optional<uint64_t> strike = way.StrikeAt(fault);
-      bool strikes = strike && !way.struck && *strike < way.forwarded + size;
-      if (strikes) pass = static_cast<size_t>(*strike - way.forwarded);
-      if (!WriteAll(way.to, buffer, pass)) {
-        ended = true;
-        break;
+      if (planted && i == 0) {
+        requests.Feed(buffer, size);
+        while (std::optional<std::pair<std::string, std::string>> message = requests.Next()) {
+          const std::string& header = message->first;
+          size_t begin = header.find(' ') + 1;
+          targets.push_back(header.substr(begin, header.find(' ', begin) - begin));
+        }
       }
-      way.forwarded += pass;
-      if (!strikes) continue;
-      if (fault.kind == Kind::kStallRequest || fault.kind == Kind::kStallReply) {
-        way.struck = true;
-        sleep(fault.delay_ms);
-        if (!WriteAll(way.to, buffer + pass, size - pass)) ended = true;
-        way.forwarded += size - pass;
-        continue;
+      if (planted && i == 1) {
+        held = rewrite(buffer, size);
+        data = held.data();
+        size = held.size();
+        if (size == 0) continue;
       }
-      ended = true;
-      if (fault.kind == Kind::kTruncateReply) {
+      Outcome outcome = forward(way, data, size);
+      if (outcome == Outcome::kEnded) ended = true;
+      if (outcome == Outcome::kTruncated) {
         shutdown(client, SHUT_RDWR);
         close(client);
         Reset(upstream);

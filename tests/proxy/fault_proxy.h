@@ -9,9 +9,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace carnet::testing {
@@ -59,6 +61,18 @@ class FaultProxy {
     forced_ = fault;
     has_forced_ = true;
   }
+  // A bug planted on purpose, for the tests that show an oracle catches it (never a fault of the
+  // network): every whole 200 reply to a request whose target starts with `path` reaches the
+  // client as `rewrite` makes it from its Content-Type and body, its Content-Length set again.
+  // The proxy then holds each reply until it has all of it; a fault strikes the rewritten reply.
+  // `rewrite` is called from the connections' threads. Call before Start().
+  using Rewrite = std::function<std::string(const std::string& content_type, std::string body)>;
+  void Plant(std::string path, Rewrite rewrite) {
+    plant_path_ = std::move(path);
+    plant_ = std::move(rewrite);
+  }
+  // Replies that went through the plant's rewrite.
+  int rewritten() const { return rewritten_; }
   // One line per connection so far: its number and the fault it met.
   std::vector<std::string> Journal() const;
   // Connections that met a fault that breaks a message (refuse, cut, truncate).
@@ -76,6 +90,9 @@ class FaultProxy {
   std::atomic<bool> stop_{false};
   std::atomic<bool> healed_{false};
   std::atomic<int> broken_{0};
+  std::atomic<int> rewritten_{0};
+  std::string plant_path_;
+  Rewrite plant_;
   std::thread acceptor_;
   mutable std::mutex mutex_;
   std::vector<std::thread> connections_;

@@ -3,6 +3,10 @@
 // stalls their connections. Once the proxy heals and every tablet syncs, each tablet holds
 // exactly the server's dump of its scope, and no note was applied twice.
 //
+// The oracles are shown to catch bugs planted on purpose (tests tagged [planted]): the proxy
+// plays a server that hands out pull replies rewritten (FaultProxy::Plant), the carnet-server
+// and carnet binaries staying as they are.
+//
 //   CARNET_PROXY_SEEDS=N       run N seeds (default 2) from CARNET_PROXY_FIRST_SEED (default 1)
 //   CARNET_PROXY_SEED=S        replay seed S alone
 //   CARNET_PROXY_ROUNDS=N      rounds of edits and syncs under faults (default 6)
@@ -10,18 +14,22 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "carnet/posix_env.h"
 #include "carnet/store.h"
+#include "carnet/wire.h"
 #include "examples/field_day_process.h"
 #include "tests/proxy/fault_proxy.h"
 #include "tests/support/temp_dir.h"
@@ -91,10 +99,53 @@ std::string Tail(const std::string& path, size_t lines) {
   return text;
 }
 
+// A bug planted in what the tablets pull, to show that an oracle catches it. None in a real run.
+enum class Plant {
+  kNone,
+  kSkipNotes,   // pull replies leave out every note but move the cursor past them, as a server
+                // that skips entries (or a client that saves a cursor past a page it did not
+                // apply) would
+  kNotesTwice,  // pull replies carry every note twice, the copy under a later stamp, as a
+                // server that applied a duplicated push twice would
+};
+
+const char* PlantName(Plant plant) {
+  switch (plant) {
+    case Plant::kNone:
+      return "none";
+    case Plant::kSkipNotes:
+      return "skip-notes";
+    case Plant::kNotesTwice:
+      return "notes-twice";
+  }
+  return "?";
+}
+
+// The planted server's pull reply, made from the real one.
+std::string RewritePull(Plant plant, const std::string& content_type, std::string body) {
+  std::optional<carnet::wire::Format> format = carnet::wire::FormatFromContentType(content_type);
+  carnet::wire::PullReply reply;
+  if (!format || !carnet::wire::Decode(body, *format, &reply).ok()) return body;
+  std::vector<carnet::Entry> entries;
+  for (carnet::Entry& entry : reply.entries) {
+    const bool note = entry.kind == carnet::FieldKind::kLog && entry.key.field == "notes";
+    if (note && plant == Plant::kNotesTwice && entry.live) {
+      carnet::Entry copy = entry;
+      ++copy.key.stamp.hlc;
+      entries.push_back(std::move(copy));
+    }
+    if (!note || plant != Plant::kSkipNotes) entries.push_back(std::move(entry));
+  }
+  reply.entries = std::move(entries);
+  carnet::Result<std::string> encoded = carnet::wire::Encode(reply, *format);
+  return encoded.ok() ? *encoded : body;
+}
+
 class Scenario {
  public:
-  explicit Scenario(uint64_t seed)
+  explicit Scenario(uint64_t seed, Plant plant = Plant::kNone)
       : seed_(seed),
+        plant_(plant),
         draw_(seed),
         tablets_(static_cast<int>(EnvNumber("CARNET_PROXY_TABLETS", 3))),
         store_spec_("sqlite:" + dir_.File("server.db")),
@@ -117,6 +168,11 @@ class Scenario {
     INFO(started.ToString());
     REQUIRE(started.ok());
     proxy_ = std::make_unique<FaultProxy>(server_.port(), seed_, 0.5);
+    if (plant_ != Plant::kNone) {
+      proxy_->Plant("/v1/pull", [plant = plant_](const std::string& type, std::string body) {
+        return RewritePull(plant, type, std::move(body));
+      });
+    }
     REQUIRE(proxy_->Start());
     for (int t = 0; t < tablets_; ++t) {
       Cli(t, {"init", "--device", Device(t), "--server", proxy_->url(), "--token", tokens_[t]});
@@ -167,28 +223,43 @@ class Scenario {
     }
   }
 
-  // The oracles, on the server's store once it stopped.
-  void Check() {
+  // The oracles, on the server's store once it stopped: what they find wrong, a line each.
+  std::vector<std::string> Check() {
+    std::vector<std::string> wrong;
     for (int t = 0; t < tablets_; ++t) {
       std::string status = Cli(t, {"status"});
-      INFO(Device(t) << " status: " << status);
-      CHECK(status.find("\"pending\":0") != std::string::npos);
+      if (status.find("\"pending\":0") == std::string::npos) {
+        wrong.push_back(Device(t) + " has operations the server did not acknowledge: " + status);
+      }
     }
     carnet::Status stopped = server_.Stop();
     INFO(stopped.ToString());
     REQUIRE(stopped.ok());
     std::string all = Must({CARNET_SERVER_BINARY, "dump", "--store", store_spec_});
-    CHECK(Count(all, "note-") == notes_.size());
-    for (const std::string& note : notes_) {
-      INFO("note " << note << " on the server");
-      CHECK(Count(all, "\t" + note + "\t") == 1);
+    if (Count(all, "note-") != notes_.size()) {
+      wrong.push_back("the server holds " + std::to_string(Count(all, "note-")) + " notes, " +
+                      std::to_string(notes_.size()) + " were appended");
     }
-    for (int t = 0; t < tablets_; ++t) {
+    for (int t = -1; t < tablets_; ++t) {
+      // Every note exactly once: on the server (t = -1), then on every tablet.
+      std::string holder = t < 0 ? "the server" : Device(t);
+      std::string dump = t < 0 ? all : TabletDump(t);
+      for (const std::string& note : notes_) {
+        size_t count = Count(dump, "\t" + note + "\t");
+        if (count != 1) {
+          wrong.push_back(holder + " holds note " + note + " " + std::to_string(count) +
+                          " times, not once");
+        }
+      }
+      if (t < 0) continue;
       std::string theirs = ServerDump(t);
-      INFO(Device(t) << " against the server's dump of its scope");
-      CHECK(TabletDump(t) == theirs);
-      CHECK(theirs == all);  // one territory: every tablet's scope is everything
+      if (dump != theirs) {
+        wrong.push_back(Device(t) + " does not hold what the server holds for its scope");
+      }
+      // One territory: every tablet's scope is everything.
+      if (theirs != all) wrong.push_back("the server's dump of " + Device(t) + " is not all");
     }
+    return wrong;
   }
 
  private:
@@ -297,6 +368,7 @@ class Scenario {
   }
 
   const uint64_t seed_;
+  const Plant plant_;
   Draw draw_;
   const int tablets_;
   TempDir dir_;
@@ -310,22 +382,66 @@ class Scenario {
   int syncs_ok_ = 0;
 };
 
+std::string Lines(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& line : lines) text += line + "\n";
+  return text;
+}
+
+// Edits and syncs through the faults for `rounds` rounds, heals, syncs and checks.
+std::vector<std::string> Run(uint64_t seed, int rounds, Plant plant, int* rewritten) {
+  Scenario scenario(seed, plant);
+  scenario.SetUp();
+  for (int round = 0; round < rounds; ++round) scenario.Round(round);
+  scenario.Heal();
+  INFO("the proxy's connections:\n" << Lines(scenario.proxy()->Journal()));
+  // Not vacuous: the faults broke some syncs.
+  CHECK(scenario.proxy()->broken() > 0);
+  *rewritten = scenario.proxy()->rewritten();
+  return scenario.Check();
+}
+
+// Runs seeds with a planted bug until the oracle meant for it reports it.
+void RequireCaught(Plant plant, const std::string& oracle_says) {
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    INFO("seed " << seed << " (replay: CARNET_PROXY_SEED=" << seed << ")");
+    int rewritten = 0;
+    std::vector<std::string> wrong = Run(seed, 3, plant, &rewritten);
+    REQUIRE(rewritten > 0);  // the plant was there
+    for (const std::string& line : wrong) {
+      if (line.find(oracle_says) != std::string::npos) {
+        std::cout << "plant " << PlantName(plant) << " caught at seed " << seed << ": " << line
+                  << "\n";
+        SUCCEED();
+        return;
+      }
+    }
+  }
+  FAIL("plant " << PlantName(plant) << " went unnoticed in 3 seeds (oracle: " << oracle_says
+                << ")");
+}
+
 }  // namespace
 
 TEST_CASE("Tablet processes converge with the server process through a faulty proxy",
           "[proxy]") {
   const int rounds = static_cast<int>(EnvNumber("CARNET_PROXY_ROUNDS", 6));
   for (uint64_t seed : Seeds()) {
-    Scenario scenario(seed);
-    std::string journal;
     INFO("seed " << seed << " (replay: CARNET_PROXY_SEED=" << seed << ")");
-    scenario.SetUp();
-    for (int round = 0; round < rounds; ++round) scenario.Round(round);
-    scenario.Heal();
-    for (const std::string& line : scenario.proxy()->Journal()) journal += line + "\n";
-    INFO("the proxy's connections:\n" << journal);
-    // Not vacuous: the faults broke some syncs.
-    CHECK(scenario.proxy()->broken() > 0);
-    scenario.Check();
+    int rewritten = 0;
+    std::vector<std::string> wrong = Run(seed, rounds, Plant::kNone, &rewritten);
+    INFO(Lines(wrong));
+    CHECK(wrong.empty());
   }
+}
+
+// --- Each oracle catches the bug it is for (planted in the pull replies by the proxy) --------
+
+TEST_CASE("A pull that moves the cursor past entries it left out is caught by convergence",
+          "[proxy][planted]") {
+  RequireCaught(Plant::kSkipNotes, "does not hold what the server holds for its scope");
+}
+
+TEST_CASE("A note applied twice on a tablet is caught", "[proxy][planted]") {
+  RequireCaught(Plant::kNotesTwice, "times, not once");
 }
