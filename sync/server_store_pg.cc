@@ -478,12 +478,13 @@ Status PostgresServerStore::CreateEnrollmentCode(const Device& device,
                                                  const std::string& code_hash,
                                                  int64_t code_expires_ms) {
   CARNET_RETURN_IF_ERROR(CheckNewDevice(device));
-  const std::string placeholder = HashToken(NewDeviceToken(options_.env));
+  // Until its code is exchanged, the device holds the hash of a token no one was given.
+  const std::string unheld_token_hash = HashToken(NewDeviceToken(options_.env));
   return pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
     pqxx::result inserted = txn.exec_params(
         "INSERT INTO devices(id, adviser, territories, token_hash, code_hash, code_expires_ms) "
         "VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING 1",
-        device.id, device.adviser, TerritoryArray(device.territories), placeholder, code_hash,
+        device.id, device.adviser, TerritoryArray(device.territories), unheld_token_hash, code_hash,
         code_expires_ms);
     if (!inserted.empty()) return Status::Ok();
     pqxx::result found = txn.exec_params(

@@ -94,9 +94,10 @@ int demo_run(char* const argv[], const char* log_path, char* out, size_t out_siz
 static int enroll(const char* binary, const char* store_spec, const char* device,
                   const char* adviser, const char* territory, const char* log_path, int token,
                   char* out, size_t out_size) {
-  char* argv[] = {(char*)binary,     "enroll",     "--store",     (char*)store_spec,
-                  "--device",        (char*)device, "--adviser",  (char*)adviser,
-                  "--territory",     (char*)territory, token ? "--token" : NULL, NULL};
+  char* argv[] = {(char*)binary,    "enroll",         "--store",   (char*)store_spec,
+                  "--device",       (char*)device,    "--adviser", (char*)adviser,
+                  "--territory",    (char*)territory, token ? "--token" : NULL,
+                  NULL};
   if (demo_run(argv, log_path, out, out_size) != 0) return -1;
   out[strcspn(out, "\r\n")] = '\0';
   return out[0] == '\0' ? -1 : 0;

@@ -735,18 +735,25 @@ static void test_server_down(fixture* f, carnet_store* store) {
   OK(carnet_sync_now(store, &err));
 }
 
-/* The device token lives in the host's key storage: given once, read back after a restart. */
-static void test_key_storage(const fixture* f) {
-  host_state keys;
-  memset(&keys, 0, sizeof keys);
-  pthread_mutex_init(&keys.lock, NULL);
+/* A host whose key storage is `keys`, emptied; quiet. */
+static carnet_host keyed_host(host_state* keys) {
+  memset(keys, 0, sizeof *keys);
+  pthread_mutex_init(&keys->lock, NULL);
   carnet_host host = {0};
-  host.context = &keys;
-  host.log = log_line;
-  host.log_level = CARNET_LOG_LEVEL_DEBUG;
+  host.context = keys;
+  host.log_level = CARNET_LOG_LEVEL_ERROR;
   host.key_get = key_get;
   host.key_put = key_put;
   host.key_delete = key_delete;
+  return host;
+}
+
+/* The device token lives in the host's key storage: given once, read back after a restart. */
+static void test_key_storage(const fixture* f) {
+  host_state keys;
+  carnet_host host = keyed_host(&keys);
+  host.log = log_line;
+  host.log_level = CARNET_LOG_LEVEL_DEBUG;
   carnet_env* env = NULL;
   OK(carnet_env_new(&host, &env, &err));
   char path[256];
@@ -835,14 +842,7 @@ static int file_holds(const char* path, const char* text) {
 static void test_encryption_at_rest(const fixture* f) {
   static const char* const health = "Suivi en addictologie depuis le printemps";
   host_state keys;
-  memset(&keys, 0, sizeof keys);
-  pthread_mutex_init(&keys.lock, NULL);
-  carnet_host host = {0};
-  host.context = &keys;
-  host.log_level = CARNET_LOG_LEVEL_ERROR;
-  host.key_get = key_get;
-  host.key_put = key_put;
-  host.key_delete = key_delete;
+  carnet_host host = keyed_host(&keys);
   host.offline_lease_days = 30;
   carnet_env* env = NULL;
   OK(carnet_env_new(&host, &env, &err));
@@ -894,14 +894,7 @@ static void test_encryption_at_rest(const fixture* f) {
  * next sync erases the store and its keys (sync/PROTOCOL.md, Devices). */
 static void test_enrollment_and_wipe(const fixture* f) {
   host_state keys;
-  memset(&keys, 0, sizeof keys);
-  pthread_mutex_init(&keys.lock, NULL);
-  carnet_host host = {0};
-  host.context = &keys;
-  host.log_level = CARNET_LOG_LEVEL_ERROR;
-  host.key_get = key_get;
-  host.key_put = key_put;
-  host.key_delete = key_delete;
+  carnet_host host = keyed_host(&keys);
   carnet_env* env = NULL;
   OK(carnet_env_new(&host, &env, &err));
   char path[256], code[64];
