@@ -8,7 +8,7 @@
 #include <cstring>
 #include <utility>
 
-#include "carnet/server_store.h"
+#include "carnet/token.h"
 #include "carnet/transport.h"
 #include "platform/c_api_internal.h"
 

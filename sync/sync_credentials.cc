@@ -1,6 +1,5 @@
 // The device's credentials on the tablet (PROTOCOL.md, Devices): the token read from the key
 // store, obtained with an enrollment code, renewed, and forgotten after a wipe.
-#include "carnet/server_store.h"
 #include "sync/sync_client_impl.h"
 
 namespace carnet {

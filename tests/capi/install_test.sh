@@ -2,9 +2,9 @@
 # Installs the build into a fresh prefix, then builds an app against it twice, as app
 # developers do: an out-of-tree CMake project (find_package(Carnet), Carnet::carnet) and a plain
 # compiler line from pkg-config (carnet.pc). Both must run on the installed libcarnet.
-#   install_test.sh BUILD_DIR CONSUMER_SOURCE_DIR C_COMPILER VERSION
+#   install_test.sh BUILD_DIR CONSUMER_SOURCE_DIR C_COMPILER VERSION CARNET_SERVER(ON|OFF)
 set -euo pipefail
-build=$1 consumer=$2 cc=$3 version=$4
+build=$1 consumer=$2 cc=$3 version=$4 with_server=$5
 work=$(mktemp -d "${TMPDIR:-/tmp}/carnet-install-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
@@ -27,7 +27,11 @@ for file in CarnetConfig.cmake CarnetConfigVersion.cmake CarnetTargets.cmake; do
   [ -f "$libdir/cmake/Carnet/$file" ] || fail "$file not installed"
 done
 [ -f "$libdir/pkgconfig/carnet.pc" ] || fail "carnet.pc not installed"
-[ -x "$prefix/bin/carnet-server" ] || fail "carnet-server not installed"
+if [ "$with_server" = ON ]; then
+  [ -x "$prefix/bin/carnet-server" ] || fail "carnet-server not installed"
+else
+  [ ! -e "$prefix/bin/carnet-server" ] || fail "carnet-server installed with CARNET_SERVER=OFF"
+fi
 
 # An out-of-tree CMake project.
 cmake -S "$consumer" -B "$work/cmake-build" -DCMAKE_C_COMPILER="$cc" \

@@ -16,6 +16,7 @@
 #include "carnet/operation.h"
 #include "carnet/schema.h"
 #include "carnet/status.h"
+#include "carnet/token.h"
 #include "carnet/wire.h"
 
 namespace carnet {
@@ -158,15 +159,5 @@ class ServerStore {
 // "sqlite:PATH" (or a bare path). Creates the file if needed.
 Result<std::unique_ptr<ServerStore>> OpenServerStore(const std::string& spec,
                                                      const ServerStoreOptions& options);
-
-// Tokens: 256 random bits as 64 hex digits; the server keeps only their SHA-256.
-std::string NewDeviceToken(Env* env);
-std::string HashToken(const std::string& token);
-// Enrollment codes: 100 random bits as 20 letters and digits of Crockford's base 32 (no I, L,
-// O, U), in four groups of five ("7KQ2M-9XJ4T-..."), to be read out and typed.
-std::string NewEnrollmentCode(Env* env);
-// The code as hashed: upper case, without dashes and spaces. Empty if it holds anything else
-// or is not 20 characters long.
-std::string NormalizeEnrollmentCode(const std::string& typed);
 
 }  // namespace carnet
