@@ -1,4 +1,3 @@
-#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include <cctype>
@@ -258,23 +257,6 @@ std::string CurlTransport::Explain(CURLcode code) const {
 }
 
 }  // namespace
-
-bool IsLoopbackHost(const std::string& host) {
-  std::string bare = host;
-  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
-    bare = bare.substr(1, bare.size() - 2);
-  }
-  if (bare == "localhost") return true;
-  unsigned char address[16];
-  if (inet_pton(AF_INET, bare.c_str(), address) == 1) return address[0] == 127;
-  if (inet_pton(AF_INET6, bare.c_str(), address) == 1) {
-    static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    static const unsigned char kMapped4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return std::memcmp(address, kLoopback6, 16) == 0 ||
-           (std::memcmp(address, kMapped4, 12) == 0 && address[12] == 127);
-  }
-  return false;
-}
 
 Result<std::unique_ptr<Transport>> MakeCurlTransport(const CurlOptions& options) {
   CARNET_RETURN_IF_ERROR(GlobalInit());

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "carnet/loopback.h"
 #include "carnet/status.h"
 
 namespace carnet {
@@ -52,9 +53,5 @@ struct CurlOptions {
 // for a URL that is not https (or plain http to a loopback host), a malformed pin, or a CA file
 // that cannot be read.
 Result<std::unique_ptr<Transport>> MakeCurlTransport(const CurlOptions& options);
-
-// The hosts plain http is allowed to, by the client and by carnet-server: 127.0.0.0/8, ::1 (with
-// or without brackets) and "localhost". Host names that merely start with "127." are not.
-bool IsLoopbackHost(const std::string& host);
 
 }  // namespace carnet
