@@ -26,7 +26,7 @@
 #include "carnet/report.h"
 #include "carnet/server.h"
 #include "carnet/server_store.h"
-#include "carnet/transport.h"
+#include "carnet/loopback.h"
 #include "platform/carnet_server_audit.h"
 #include "platform/carnet_server_devices.h"
 #include "platform/carnet_server_erasure.h"

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "carnet/sqlite.h"
-#include "sync/server_erasure.h"
+#include "sync/server/erasure.h"
 
 namespace carnet {
 namespace {

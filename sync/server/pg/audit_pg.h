@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "carnet/audit.h"
-#include "sync/audit_log.h"
+#include "sync/server/audit_log.h"
 
 namespace carnet::audit {
 

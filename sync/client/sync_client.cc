@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "sync/sync_client_impl.h"
+#include "sync/client/sync_client_impl.h"
 
 namespace carnet {
 namespace {

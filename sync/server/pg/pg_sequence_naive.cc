@@ -2,7 +2,7 @@
 // never for production): numbers come from a plain PostgreSQL sequence, with no lock, so that a
 // transaction may commit after one that drew a greater number, and a pull that passed the
 // greater one never returns the smaller. See sync/SCALING.md.
-#include "sync/pg_sequence.h"
+#include "sync/server/pg/pg_sequence.h"
 
 namespace carnet::pg {
 

@@ -1,4 +1,4 @@
-#include "sync/device_credentials.h"
+#include "sync/server/device_credentials.h"
 
 #include <algorithm>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "sync/server_conflicts.h"
+#include "sync/server/conflicts.h"
 
 namespace carnet {
 

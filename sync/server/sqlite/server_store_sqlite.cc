@@ -10,14 +10,14 @@
 #include "carnet/merge.h"
 #include "carnet/server_store.h"
 #include "carnet/sqlite.h"
-#include "sync/audit_sqlite.h"
-#include "sync/device_credentials.h"
-#include "sync/server_conflicts.h"
-#include "sync/server_erasure.h"
-#include "sync/server_push.h"
-#include "sync/server_scope.h"
-#include "sync/snapshot_token.h"
-#include "sync/server_store_pg.h"
+#include "sync/server/sqlite/audit_sqlite.h"
+#include "sync/server/device_credentials.h"
+#include "sync/server/conflicts.h"
+#include "sync/server/erasure.h"
+#include "sync/server/push.h"
+#include "sync/server/scope.h"
+#include "sync/server/snapshot_token.h"
+#include "sync/server/pg/server_store_pg.h"
 
 namespace carnet {
 namespace {

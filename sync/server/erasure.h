@@ -16,7 +16,7 @@
 #include "carnet/schema.h"
 #include "carnet/server_store.h"
 #include "carnet/wire.h"
-#include "sync/server_scope.h"
+#include "sync/server/scope.h"
 
 namespace pqxx {
 class transaction_base;

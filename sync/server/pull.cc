@@ -1,4 +1,4 @@
-#include "sync/server_pull.h"
+#include "sync/server/pull.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "sync/snapshot_token.h"
+#include "sync/server/snapshot_token.h"
 
 #include <charconv>
 #include <string_view>

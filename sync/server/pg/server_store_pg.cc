@@ -2,23 +2,23 @@
 // database, each with a pool of connections. The same merge (carnet/merge.h) and scope tracking
 // (sync/server_scope.h) as the SQLite store; what differs is how numbers are given so that a
 // pull never passes an entry that commits later (sync/pg_sequence.h, sync/SCALING.md).
-#include "sync/server_store_pg.h"
+#include "sync/server/pg/server_store_pg.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include "carnet/merge.h"
-#include "sync/audit_pg.h"
-#include "sync/device_credentials.h"
-#include "sync/pg_pool.h"
-#include "sync/pg_sequence.h"
-#include "sync/server_pull.h"
-#include "sync/server_conflicts.h"
-#include "sync/server_erasure.h"
-#include "sync/server_push.h"
-#include "sync/server_scope.h"
-#include "sync/snapshot_token.h"
+#include "sync/server/pg/audit_pg.h"
+#include "sync/server/device_credentials.h"
+#include "sync/server/pg/pg_pool.h"
+#include "sync/server/pg/pg_sequence.h"
+#include "sync/server/pull.h"
+#include "sync/server/conflicts.h"
+#include "sync/server/erasure.h"
+#include "sync/server/push.h"
+#include "sync/server/scope.h"
+#include "sync/server/snapshot_token.h"
 
 namespace carnet {
 namespace {

@@ -1,4 +1,4 @@
-#include "sync/pg_pool.h"
+#include "sync/server/pg/pg_pool.h"
 
 namespace carnet::pg {
 

@@ -1,6 +1,6 @@
 // The audit log on SQLite. The store's single connection and BEGIN IMMEDIATE make one writer at a
 // time, so an append reads the head and writes after it within the caller's transaction.
-#include "sync/audit_sqlite.h"
+#include "sync/server/sqlite/audit_sqlite.h"
 
 namespace carnet::audit {
 namespace {

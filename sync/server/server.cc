@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "carnet/transport.h"
+#include "carnet/loopback.h"
 #include "carnet/wire.h"
 
 namespace carnet {

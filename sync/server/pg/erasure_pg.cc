@@ -2,9 +2,9 @@
 // come out as libpqxx exceptions, which the store's pool turns into a Status.
 #include <string>
 
-#include "sync/pg_pool.h"
-#include "sync/pg_sequence.h"
-#include "sync/server_erasure.h"
+#include "sync/server/pg/pg_pool.h"
+#include "sync/server/pg/pg_sequence.h"
+#include "sync/server/erasure.h"
 
 namespace carnet {
 namespace {

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
-#include "sync/sync_client_impl.h"
+#include "sync/client/sync_client_impl.h"
 
 namespace carnet {
 namespace {

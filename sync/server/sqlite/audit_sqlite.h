@@ -7,7 +7,7 @@
 
 #include "carnet/audit.h"
 #include "carnet/sqlite.h"
-#include "sync/audit_log.h"
+#include "sync/server/audit_log.h"
 
 namespace carnet::audit {
 

@@ -1,6 +1,6 @@
 // The device's credentials on the tablet (PROTOCOL.md, Devices): the token read from the key
 // store, obtained with an enrollment code, renewed, and forgotten after a wipe.
-#include "sync/sync_client_impl.h"
+#include "sync/client/sync_client_impl.h"
 
 namespace carnet {
 

@@ -1,5 +1,5 @@
 // Erasure and retention, the same for both stores (sync/PROTOCOL.md, Erasure and Retention).
-#include "sync/server_erasure.h"
+#include "sync/server/erasure.h"
 
 #include <algorithm>
 

@@ -5,7 +5,7 @@
 
 #include "carnet/audit.h"
 #include "carnet/server_store.h"
-#include "sync/audit_log.h"
+#include "sync/server/audit_log.h"
 
 namespace carnet {
 namespace {

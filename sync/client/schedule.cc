@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "sync/sync_client_impl.h"
+#include "sync/client/sync_client_impl.h"
 
 namespace carnet {
 namespace {

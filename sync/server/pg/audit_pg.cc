@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <string>
 
-#include "sync/audit_pg.h"
+#include "sync/server/pg/audit_pg.h"
 
 namespace carnet::audit {
 namespace {

@@ -1,4 +1,4 @@
-#include "sync/pg_sequence.h"
+#include "sync/server/pg/pg_sequence.h"
 
 namespace carnet::pg {
 

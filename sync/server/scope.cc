@@ -1,4 +1,4 @@
-#include "sync/server_scope.h"
+#include "sync/server/scope.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "sync/server_push.h"
+#include "sync/server/push.h"
 
 #include <string>
 
