@@ -1,6 +1,6 @@
 // The audit log's rows as the stores make them (carnet/audit.h; sync/SECURITY.md, Audit): what a
-// push or a pull puts in the log, and how rows are chained. sync/audit_sqlite.h and
-// sync/audit_pg.h keep them.
+// push or a pull puts in the log, and how rows are chained. sync/server/sqlite/audit_sqlite.h and
+// sync/server/pg/audit_pg.h keep them.
 #pragma once
 
 #include <cstdint>

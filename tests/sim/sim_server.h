@@ -1,5 +1,5 @@
 // carnet-server inside the simulation: the real ServerStore on a real SQLite file, behind the
-// request handling of sync/server.cc (authentication, protocol and format negotiation, wire
+// request handling of sync/server/server.cc (authentication, protocol and format negotiation, wire
 // encoding, error replies, the purge after pulls), called in-process instead of over a socket so
 // that the whole run stays on one thread and replays from its seed.
 //

@@ -1,4 +1,4 @@
-// The PostgreSQL implementation of ServerStore (sync/server_store_pg.cc), reached through
+// The PostgreSQL implementation of ServerStore (sync/server/pg/server_store_pg.cc), reached through
 // OpenServerStore("postgresql://...").
 #pragma once
 

@@ -21,7 +21,7 @@
 
 namespace carnet {
 
-struct ErasureTxn;  // sync/server_erasure.h
+struct ErasureTxn;  // sync/server/erasure.h
 
 struct Device {
   std::string id;
@@ -122,13 +122,13 @@ class ServerStore {
   virtual Result<std::string> ScopeDump(const std::string& device_id) = 0;
 
   // Every live entry of `collection`, tombstones included, by record then key: what the
-  // programme report (sync/report.h) reads the winning values from.
+  // programme report (carnet/report.h) reads the winning values from.
   virtual Result<std::vector<Entry>> LiveEntries(const std::string& collection) = 0;
-  // Registers holding a value kept for review (sync/server_conflicts.h), for /metrics.
+  // Registers holding a value kept for review (sync/server/conflicts.h), for /metrics.
   virtual Result<uint64_t> CountConflicts() = 0;
 
   // --- Erasure and retention (sync/PROTOCOL.md, Erasure and Retention; carnet/erasure.h),
-  // written once over InErasureTransaction (sync/server_erasure.cc).
+  // written once over InErasureTransaction (sync/server/erasure.cc).
 
   // Erases a participant (GDPR art. 17), in one transaction: the participant and every record
   // that belongs to them, with their history and conflicts (entries, scope, forgets owed), and
@@ -150,7 +150,7 @@ class ServerStore {
 
  protected:
   // Runs `body` in one transaction of the store, with the sources the erasure code reads and
-  // writes through (sync/server_erasure.h). A `write` transaction takes new sequence numbers and
+  // writes through (sync/server/erasure.h). A `write` transaction takes new sequence numbers and
   // commits when `body` returns ok; another is rolled back.
   virtual Status InErasureTransaction(bool write,
                                       const std::function<Status(ErasureTxn&)>& body) = 0;
