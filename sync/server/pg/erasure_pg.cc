@@ -1,4 +1,4 @@
-// The erasure list and its orders in the PostgreSQL server store (sync/server_erasure.h). Errors
+// The erasure list and its orders in the PostgreSQL server store (sync/server/erasure.h). Errors
 // come out as libpqxx exceptions, which the store's pool turns into a Status.
 #include <string>
 
@@ -11,7 +11,7 @@ namespace {
 
 using pg::Bytea;
 
-// As in sync/erasure_sqlite.cc.
+// As in sync/server/sqlite/erasure_sqlite.cc.
 constexpr const char* kTables = R"sql(
 CREATE TABLE IF NOT EXISTS erasures(
   participant text COLLATE "C" PRIMARY KEY, at_ms bigint NOT NULL, ordered_by text NOT NULL,

@@ -1,7 +1,7 @@
 // The central records on PostgreSQL, for production: several carnet-server nodes on one
 // database, each with a pool of connections. The same merge (carnet/merge.h) and scope tracking
-// (sync/server_scope.h) as the SQLite store; what differs is how numbers are given so that a
-// pull never passes an entry that commits later (sync/pg_sequence.h, sync/SCALING.md).
+// (sync/server/scope.h) as the SQLite store; what differs is how numbers are given so that a
+// pull never passes an entry that commits later (sync/server/pg/pg_sequence.h, sync/SCALING.md).
 #include "sync/server/pg/server_store_pg.h"
 
 #include <algorithm>
@@ -425,10 +425,10 @@ class PostgresServerStore : public ServerStore {
   Status PushIn(pqxx::transaction_base& txn, const Device& caller, const wire::PushRequest& push,
                 int64_t now, wire::PushReply* reply);
   Status PurgeIn(pqxx::transaction_base& txn, uint64_t* purged);
-  // Erasure and retention (sync/server_erasure.h).
+  // Erasure and retention (sync/server/erasure.h).
   Status InErasureTransaction(bool write,
                               const std::function<Status(ErasureTxn&)>& body) override;
-  // Logs what a pull served, in a transaction of its own (sync/audit_pg.h).
+  // Logs what a pull served, in a transaction of its own (sync/server/pg/audit_pg.h).
   Status AuditPull(const Device& device, const wire::PullReply& reply);
 
   ServerStoreOptions options_;
@@ -617,7 +617,7 @@ Result<wire::PushReply> PostgresServerStore::Push(const Device& caller,
 Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& caller,
                                    const wire::PushRequest& push, int64_t now,
                                    wire::PushReply* reply) {
-  // First the store-wide lock (sync/pg_sequence.h): from here on this transaction sees every
+  // First the store-wide lock (pg_sequence.h): from here on this transaction sees every
   // push committed before it, on any node, and none runs beside it.
   pg::Sequence seq(txn);
   TxnScopes source(txn, &seq);
@@ -719,7 +719,7 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
   wire::PullReply reply;
   reply.server_time_ms = options_.env->NowMillis();
   // One snapshot for the entries, the forgets and the present: what it holds at or below the
-  // present is all there will ever be (sync/pg_sequence.h).
+  // present is all there will ever be (sync/server/pg/pg_sequence.h).
   Status status = pool_.Run(pg::Pool::Isolation::kRepeatableReadReadOnly,
                             [&](pqxx::transaction_base& txn) {
     reply.entries.clear();

@@ -1,4 +1,4 @@
-// The erasure list and its orders in the SQLite server store (sync/server_erasure.h).
+// The erasure list and its orders in the SQLite server store (sync/server/erasure.h).
 #include <string>
 
 #include "carnet/sqlite.h"

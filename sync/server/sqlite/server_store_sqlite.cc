@@ -251,7 +251,7 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   // Begins a write transaction, the sequence going on from what another process on the same
   // file may have numbered since (a carnet-server command: erase, retention, purge).
   Status BeginWrite(WriteTransaction* txn);
-  // Erasure and retention (sync/server_erasure.h).
+  // Erasure and retention (sync/server/erasure.h).
   Status InErasureTransaction(bool write,
                               const std::function<Status(ErasureTxn&)>& body) override;
   Result<uint32_t> DropErased(const Device& device, std::vector<Operation>* ops);
