@@ -1,5 +1,6 @@
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <map>
 #include <tuple>
 
@@ -14,9 +15,33 @@ constexpr char kVersionTag[] = "carnet-audit-1";
 constexpr size_t kHashBytes = 32;
 
 void Put(std::string* out, std::string_view bytes) {
-  *out += std::to_string(bytes.size());
-  *out += ':';
+  char length[24];
+  const char* end = std::to_chars(length, length + sizeof length, bytes.size()).ptr;
+  out->append(length, static_cast<size_t>(end - length));
+  out->push_back(':');
   out->append(bytes.data(), bytes.size());
+}
+
+template <typename Integer>
+void PutNumber(std::string* out, Integer value) {
+  char digits[24];
+  const char* end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  Put(out, std::string_view(digits, end - digits));
+}
+
+// AuditEncode into `out`, whose capacity is kept from row to row.
+void EncodeInto(const AuditRow& row, std::string* out) {
+  out->clear();
+  Put(out, kVersionTag);
+  PutNumber(out, row.id);
+  PutNumber(out, row.at_ms);
+  Put(out, row.device);
+  Put(out, row.adviser);
+  Put(out, row.action);
+  Put(out, row.collection);
+  Put(out, row.record);
+  Put(out, row.field);
+  PutNumber(out, row.count);
 }
 
 int HexValue(char c) {
@@ -30,48 +55,79 @@ int HexValue(char c) {
 std::string HashBytes(const std::string& hex) {
   if (hex.empty()) return std::string(kHashBytes, '\0');
   if (hex.size() != 2 * kHashBytes) return hex;
-  std::string bytes;
+  std::string bytes(kHashBytes, '\0');
   for (size_t i = 0; i < hex.size(); i += 2) {
     int high = HexValue(hex[i]), low = HexValue(hex[i + 1]);
     if (high < 0 || low < 0) return hex;
-    bytes.push_back(static_cast<char>(high << 4 | low));
+    bytes[i / 2] = static_cast<char>(high << 4 | low);
   }
   return bytes;
 }
 
-std::string Hex(const unsigned char* bytes, size_t size) {
+void HexInto(const unsigned char* bytes, size_t size, std::string* out) {
   static const char kDigits[] = "0123456789abcdef";
-  std::string out;
+  out->resize(2 * size);
   for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
+    (*out)[2 * i] = kDigits[bytes[i] >> 4];
+    (*out)[2 * i + 1] = kDigits[bytes[i] & 0xf];
   }
-  return out;
+}
+
+// Hashes row after row with one digest context and one encoding buffer: a first snapshot's page
+// chains a thousand rows, and a context and a few strings made for each row cost more than the
+// SHA-256 itself.
+class Hasher {
+ public:
+  Hasher() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {}
+  ~Hasher() {
+    EVP_MD_CTX_free(ctx_);
+    EVP_MD_free(md_);
+  }
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+
+  // SHA-256(previous || AuditEncode(row)) as hex into *hex; its bytes stay in digest().
+  void Hash(std::string_view previous, const AuditRow& row, std::string* hex) {
+    EncodeInto(row, &encoded_);
+    size_ = 0;
+    if (md_ == nullptr || ctx_ == nullptr || !EVP_DigestInit_ex2(ctx_, md_, nullptr) ||
+        !EVP_DigestUpdate(ctx_, previous.data(), previous.size()) ||
+        !EVP_DigestUpdate(ctx_, encoded_.data(), encoded_.size()) ||
+        !EVP_DigestFinal_ex(ctx_, digest_, &size_)) {
+      size_ = 0;  // out of memory: an empty hash, which no check accepts
+    }
+    HexInto(digest_, size_, hex);
+  }
+  std::string_view digest() const {
+    return std::string_view(reinterpret_cast<const char*>(digest_), size_);
+  }
+
+ private:
+  EVP_MD* md_;
+  EVP_MD_CTX* ctx_;
+  std::string encoded_;
+  unsigned char digest_[EVP_MAX_MD_SIZE];
+  unsigned int size_ = 0;
+};
+
+// One a thread: the server hashes on its request threads (several at once on PostgreSQL).
+Hasher& ThreadHasher() {
+  thread_local Hasher hasher;
+  return hasher;
 }
 
 }  // namespace
 
 std::string AuditEncode(const AuditRow& row) {
   std::string out;
-  Put(&out, kVersionTag);
-  Put(&out, std::to_string(row.id));
-  Put(&out, std::to_string(row.at_ms));
-  Put(&out, row.device);
-  Put(&out, row.adviser);
-  Put(&out, row.action);
-  Put(&out, row.collection);
-  Put(&out, row.record);
-  Put(&out, row.field);
-  Put(&out, std::to_string(row.count));
+  EncodeInto(row, &out);
   return out;
 }
 
 std::string AuditHash(const std::string& previous_hash, const AuditRow& row) {
-  const std::string input = HashBytes(previous_hash) + AuditEncode(row);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(input.data(), input.size(), digest, &size, EVP_sha256(), nullptr);
-  return Hex(digest, size);
+  std::string hex;
+  ThreadHasher().Hash(HashBytes(previous_hash), row, &hex);
+  return hex;
 }
 
 Result<AuditCheck> VerifyAudit(ServerStore& store, const std::optional<AuditHead>& anchor) {
@@ -156,13 +212,15 @@ std::vector<AuditRow> PushRows(const Device& device, int64_t now_ms,
 }
 
 std::vector<AuditRow> PullRows(const Device& device, const wire::PullReply& reply) {
-  std::map<std::pair<std::string, std::string>, uint32_t> read;
+  // Views into the reply, which outlives the map: no copy per entry served.
+  std::map<std::pair<std::string_view, std::string_view>, uint32_t> read;
   for (const Entry& e : reply.entries) ++read[{e.key.collection, e.key.record}];
   std::vector<AuditRow> rows;
   rows.reserve(read.size() + reply.forget.size());
   for (const auto& [record, count] : read) {
     rows.push_back(AuditRow{0, reply.server_time_ms, device.id, device.adviser, "read",
-                            record.first, record.second, "", count, ""});
+                            std::string(record.first), std::string(record.second), "", count,
+                            ""});
   }
   for (const wire::RecordRef& forget : reply.forget) {
     rows.push_back(AuditRow{0, reply.server_time_ms, device.id, device.adviser, "forget",
@@ -172,12 +230,16 @@ std::vector<AuditRow> PullRows(const Device& device, const wire::PullReply& repl
 }
 
 AuditHead Chain(const AuditHead& head, std::vector<AuditRow>* rows) {
+  Hasher& hasher = ThreadHasher();
   AuditHead next = head;
+  std::string previous = HashBytes(head.hash);
   for (AuditRow& row : *rows) {
     row.id = ++next.last_id;
-    row.hash = AuditHash(next.hash, row);
-    next.hash = row.hash;
+    hasher.Hash(previous, row, &row.hash);
+    previous.assign(hasher.digest());  // an empty digest chains as AuditHash would: on ""
+    if (previous.empty()) previous.assign(kHashBytes, '\0');
   }
+  if (!rows->empty()) next.hash = rows->back().hash;
   return next;
 }
 

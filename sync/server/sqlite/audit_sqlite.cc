@@ -2,6 +2,8 @@
 // time, so an append reads the head and writes after it within the caller's transaction.
 #include "sync/server/sqlite/audit_sqlite.h"
 
+#include <string>
+
 namespace carnet::audit {
 namespace {
 
@@ -31,6 +33,16 @@ CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
 constexpr const char* kColumns =
     "id, at_ms, device, adviser, action, collection, record, field, count, hash";
 
+// Rows go in by statements of 32, 16, ..., 1 rows, each prepared once (the connection caches
+// statements by their text): a first snapshot's page appends a few hundred rows.
+constexpr size_t kMostRowsAStatement = 32;
+
+std::string InsertSql(size_t rows) {
+  std::string sql = "INSERT INTO audit VALUES";
+  for (size_t i = 0; i < rows; ++i) sql += i ? ",(?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?)";
+  return sql;
+}
+
 }  // namespace
 
 Status InstallSqlite(sqlite::Database* db) {
@@ -57,11 +69,23 @@ Status AppendSqlite(sqlite::Database* db, std::vector<AuditRow> rows) {
   Result<AuditHead> head = HeadSqlite(db);
   if (!head.ok()) return head.status();
   const AuditHead next = Chain(*head, &rows);
-  for (const AuditRow& r : rows) {
-    Result<sqlite::Statement*> st = db->Query(
-        "INSERT INTO audit VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", r.id, r.at_ms, r.device,
-        r.adviser, r.action, r.collection, r.record, r.field, r.count, r.hash);
+  size_t chunk = kMostRowsAStatement;
+  for (size_t at = 0; at < rows.size(); at += chunk) {
+    while (chunk > rows.size() - at) chunk /= 2;
+    Result<sqlite::Statement*> st = db->Prepare(InsertSql(chunk));
     if (!st.ok()) return st.status();
+    int index = 1;
+    for (size_t i = at; i < at + chunk; ++i) {
+      const AuditRow& r = rows[i];
+      (*st)->Bind(index++, static_cast<int64_t>(r.id));
+      (*st)->Bind(index++, r.at_ms);
+      for (const std::string* text : {&r.device, &r.adviser, &r.action, &r.collection, &r.record,
+                                      &r.field}) {
+        (*st)->Bind(index++, *text);
+      }
+      (*st)->Bind(index++, int64_t{r.count});
+      (*st)->Bind(index++, r.hash);
+    }
     CARNET_RETURN_IF_ERROR((*st)->Run());
   }
   Result<sqlite::Statement*> moved =
