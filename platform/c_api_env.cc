@@ -225,10 +225,10 @@ void HostEnv::Unregister(carnet_store* store) {
 
 }  // namespace carnet::capi
 
+using carnet::StatusCode;
 using carnet::capi::Guard;
 using carnet::capi::Refuse;
 using carnet::capi::Succeed;
-using carnet::StatusCode;
 
 extern "C" {
 
@@ -272,14 +272,16 @@ carnet_code carnet_env_new(const carnet_host* host, carnet_env** out_env, carnet
       return Refuse(error, StatusCode::kInvalidArgument,
                     "host log_level " + std::to_string(level) + " is not a level");
     }
-    int key_callbacks = (chosen.key_get != nullptr) + (chosen.key_put != nullptr) +
-                        (chosen.key_delete != nullptr);
+    int key_callbacks =
+        (chosen.key_get != nullptr) + (chosen.key_put != nullptr) + (chosen.key_delete != nullptr);
     if (key_callbacks != 0 && key_callbacks != 3) {
       return Refuse(error, StatusCode::kInvalidArgument,
                     "key storage needs all three callbacks (key_get, key_put, key_delete)");
     }
     auto env = std::make_unique<carnet_env>();
     env->env = std::make_shared<carnet::capi::HostEnv>(chosen);
+    if (!env->env->Ready().ok())
+      return Refuse(error, StatusCode::kInternal, env->env->Ready().message());
     *out_env = env.release();
     return Succeed(error);
   });

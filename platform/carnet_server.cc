@@ -290,6 +290,7 @@ int Run(int argc, char** argv) {
     }
   }
   carnet::PosixEnv env({carnet::LogLevel::kInfo, "", /*json_lines=*/true});
+  if (!env.Ready().ok()) return Report(env.Ready());
   Result<std::unique_ptr<carnet::ServerStore>> store = carnet::OpenServerStore(spec, {&env});
   if (!store.ok()) return Report(store.status());
   if (command == "serve") return Serve(store->get(), &env, *serve);

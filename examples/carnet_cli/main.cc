@@ -138,6 +138,7 @@ int Refuse(const CLI::App& app, const CLI::ParseError& error) {
 
 int Run(int argc, char** argv) {
   carnet::PosixEnv env({carnet::LogLevel::kError, ""});
+  if (!env.Ready().ok()) return Fail(1, env.Ready().ToString());
   Context ctx;
   ctx.env = &env;
   CLI::App app("carnet", "carnet");

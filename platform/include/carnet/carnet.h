@@ -30,7 +30,11 @@
  *    thread, and the sync's short-lived helpers), never on an app thread that is not syncing;
  *    change callbacks on the thread that committed (the app's, or the sync thread for
  *    changes pulled from the server); log callbacks on any thread; key storage callbacks on the
- *    thread calling carnet_sync_configure() or carnet_sync_forget_token().
+ *    thread calling carnet_store_open() (the store's master key), carnet_sync_configure() or
+ *    carnet_sync_forget_token(), and on the threads doing the sync, as status callbacks: a sync
+ *    reads the device token, stores the one it gets for an enrollment code and each renewed
+ *    one, and deletes the keys when the server orders a wipe. A JNI host attaches those threads
+ *    before calling into Java.
  *  - Callbacks must return quickly and may call Carnet (read, write, ask for a sync), except
  *    the calls that wait for a sync to end: carnet_sync_now, carnet_sync_stop,
  *    carnet_sync_configure, carnet_sync_forget_token and carnet_store_close, which are refused
