@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,20 +55,33 @@ constexpr Command kCommands[] = {
     {"new-id", "", NewIdCommand},
 };
 
+std::vector<std::string> Split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::istringstream in(text);
+  for (std::string part; std::getline(in, part, separator);) parts.push_back(part);
+  return parts;
+}
+
 // Declares `command` on `app` after its form.
 void Declare(CLI::App& app, const Command& command) {
   CLI::App* sub = app.add_subcommand(command.name);
-  std::vector<std::string> words = CLI::detail::split(command.form, ' ');
+  const std::vector<std::string> words = Split(command.form, ' ');
   bool has_options = false;
+  bool bracketed = false;
   for (size_t i = 0; i < words.size(); ++i) {
     std::string word = words[i];
-    const bool optional = word.front() == '[' || word.back() == ']' ||
-                          (i > 0 && words[i - 1].front() == '[' && words[i - 1].back() != ']');
-    if (word.front() == '[') word.erase(0, 1);
-    if (!word.empty() && word.back() == ']') word.pop_back();
     if (word.empty()) continue;
+    if (word.front() == '[') {
+      bracketed = true;
+      word.erase(0, 1);
+    }
+    const bool optional = bracketed;
+    if (!word.empty() && word.back() == ']') {
+      bracketed = false;
+      word.pop_back();
+    }
     if (word.rfind("--", 0) == 0 && optional) {
-      for (const std::string& flag : CLI::detail::split(word, '|')) sub->add_flag(flag);
+      for (const std::string& flag : Split(word, '|')) sub->add_flag(flag);
       has_options = true;
     } else if (word.rfind("--", 0) == 0) {
       sub->add_option(word)->required()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
