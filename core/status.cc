@@ -20,6 +20,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kUpdateNeeded: return "update_needed";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kDeviceRevoked: return "device_revoked";
+    case StatusCode::kLeaseExpired: return "lease_expired";
   }
   return "unknown";
 }

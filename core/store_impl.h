@@ -87,7 +87,7 @@ class Store::Impl {
   Result<std::optional<std::string>> ParticipantOf(const std::string& collection,
                                                    const std::string& record);
   Status EraseParticipantKey(const std::string& participant);
-  // kFailedPrecondition once the offline lease has run out; kDeviceRevoked once wiped.
+  // kLeaseExpired once the offline lease has run out; kDeviceRevoked once wiped.
   Status CheckLease();
   // Rewrites the file and empties the WAL: nothing deleted stays readable in them.
   Status Scrub();

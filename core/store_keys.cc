@@ -676,9 +676,10 @@ Status Store::Impl::CheckLease() {
   // Expired stays expired until a sync, whatever the clock says next. Best effort: the refusal
   // stands even if this cannot be saved.
   if (now > lease_.seen_ms) (void)WriteLease(Lease{lease_.contact_ms, now});
-  return FailedPrecondition("offline lease expired: sync to continue (no successful sync for " +
-                            std::to_string(elapsed / kDayMs) + " days, this tablet allows " +
-                            std::to_string(options_.lease_days) + ")");
+  return Status(StatusCode::kLeaseExpired,
+                "offline lease expired: sync to continue (no successful sync for " +
+                    std::to_string(elapsed / kDayMs) + " days, this tablet allows " +
+                    std::to_string(options_.lease_days) + ")");
 }
 
 Status Store::Impl::RenewLease() {

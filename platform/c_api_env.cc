@@ -28,6 +28,7 @@ static_assert(CARNET_UNAUTHENTICATED == static_cast<int>(StatusCode::kUnauthenti
 static_assert(CARNET_UPDATE_NEEDED == static_cast<int>(StatusCode::kUpdateNeeded));
 static_assert(CARNET_INTERNAL == static_cast<int>(StatusCode::kInternal));
 static_assert(CARNET_DEVICE_REVOKED == static_cast<int>(StatusCode::kDeviceRevoked));
+static_assert(CARNET_LEASE_EXPIRED == static_cast<int>(StatusCode::kLeaseExpired));
 static_assert(CARNET_LOG_LEVEL_DEBUG == static_cast<int>(LogLevel::kDebug));
 static_assert(CARNET_LOG_LEVEL_ERROR == static_cast<int>(LogLevel::kError));
 
@@ -77,7 +78,7 @@ carnet_code Fail(carnet_error* error, carnet_domain domain, const Status& status
   if (status.ok()) return Succeed(error);
   int value = static_cast<int>(status.code());
   // A code this C API does not name yet (a newer core) reads as internal; the message names it.
-  bool known = value > CARNET_OK && value <= CARNET_DEVICE_REVOKED;
+  bool known = value > CARNET_OK && value <= CARNET_LEASE_EXPIRED;
   carnet_code code = known ? static_cast<carnet_code>(value) : CARNET_INTERNAL;
   if (error != nullptr) {
     error->domain = domain;
@@ -225,16 +226,16 @@ void HostEnv::Unregister(carnet_store* store) {
 
 }  // namespace carnet::capi
 
+using carnet::StatusCode;
 using carnet::capi::Guard;
 using carnet::capi::Refuse;
 using carnet::capi::Succeed;
-using carnet::StatusCode;
 
 extern "C" {
 
 const char* carnet_code_name(carnet_code code) {
   int64_t value = carnet::capi::RawValue(code);
-  if (value < CARNET_OK || value > CARNET_DEVICE_REVOKED) return "unknown";
+  if (value < CARNET_OK || value > CARNET_LEASE_EXPIRED) return "unknown";
   return carnet::StatusCodeName(static_cast<StatusCode>(value));
 }
 
@@ -272,14 +273,16 @@ carnet_code carnet_env_new(const carnet_host* host, carnet_env** out_env, carnet
       return Refuse(error, StatusCode::kInvalidArgument,
                     "host log_level " + std::to_string(level) + " is not a level");
     }
-    int key_callbacks = (chosen.key_get != nullptr) + (chosen.key_put != nullptr) +
-                        (chosen.key_delete != nullptr);
+    int key_callbacks =
+        (chosen.key_get != nullptr) + (chosen.key_put != nullptr) + (chosen.key_delete != nullptr);
     if (key_callbacks != 0 && key_callbacks != 3) {
       return Refuse(error, StatusCode::kInvalidArgument,
                     "key storage needs all three callbacks (key_get, key_put, key_delete)");
     }
     auto env = std::make_unique<carnet_env>();
     env->env = std::make_shared<carnet::capi::HostEnv>(chosen);
+    if (!env->env->Ready().ok())
+      return Refuse(error, StatusCode::kInternal, env->env->Ready().message());
     *out_env = env.release();
     return Succeed(error);
   });

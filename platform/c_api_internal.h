@@ -131,6 +131,8 @@ class HostEnv : public Env {
   std::string DataDirectory() override { return posix_.DataDirectory(); }
   void SleepForMillis(int64_t ms) override { posix_.SleepForMillis(ms); }
 
+  // PosixEnv::Ready: whether this env can make random ids and keys.
+  const Status& Ready() const { return posix_.Ready(); }
   bool has_key_storage() const { return host_.key_get != nullptr; }
   int lease_days() const {
     return static_cast<int>(std::min<uint32_t>(host_.offline_lease_days, 1u << 30));

@@ -271,7 +271,9 @@ Result<FieldWrites> ParseFields(std::string_view json) {
   if (!document.IsObject()) return InvalidArgument("fields_json must be a JSON object of fields");
   FieldWrites fields;
   std::set<std::string> seen;
-  for (const auto& member : document.GetObject()) {
+  // By index: rapidjson 1.1's iterator comparison is ambiguous in C++20 (clang warns).
+  for (RAPIDJSON_NAMESPACE::SizeType i = 0; i < document.MemberCount(); ++i) {
+    const auto& member = document.MemberBegin()[i];
     std::string name(member.name.GetString(), member.name.GetStringLength());
     if (!seen.insert(name).second) {
       return InvalidArgument("fields_json names field " + Quote(name) + " twice");

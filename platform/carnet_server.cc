@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "carnet/posix_env.h"
 #include "carnet/report.h"
 #include "carnet/server.h"
@@ -37,20 +39,51 @@ namespace {
 using carnet::Result;
 using carnet::Status;
 
+// A command as parsed: the options given to it, each by its name without "--".
 struct Args {
   std::string command;
-  std::map<std::string, std::vector<std::string>> options;
+  const CLI::App* app = nullptr;
 
-  std::string One(const std::string& name, const std::string& fallback = "") const {
-    auto it = options.find(name);
-    return it == options.end() || it->second.empty() ? fallback : it->second.back();
+  // Every value given to --`name`, in order (--territory is repeated).
+  std::vector<std::string> All(const std::string& name) const {
+    const CLI::Option* option = app->get_option_no_throw("--" + name);
+    return option == nullptr ? std::vector<std::string>{} : option->results();
   }
-  bool Has(const std::string& name) const { return options.count(name) != 0; }
+  std::string One(const std::string& name, const std::string& fallback = "") const {
+    std::vector<std::string> values = All(name);
+    return values.empty() ? fallback : values.back();
+  }
+  bool Has(const std::string& name) const {
+    const CLI::Option* option = app->get_option_no_throw("--" + name);
+    return option != nullptr && option->count() != 0;
+  }
 };
 
-// Options that take no value.
-bool IsFlag(const std::string& name) {
-  return name == "--plain-http" || name == "--verify" || name == "--dry-run" || name == "--token";
+// Each command's options as kUsage shows them: every one takes a value, but the flags.
+struct CommandSpec {
+  std::string name;
+  std::vector<std::string> options;
+  std::vector<std::string> flags;
+};
+
+const std::vector<CommandSpec>& Commands() {
+  static const std::vector<CommandSpec> commands = {
+      {"serve",
+       {"listen", "tls-cert", "tls-key", "threads", "retention-days", "retention-action",
+        "token-days"},
+       {"plain-http"}},
+      {"enroll", {"device", "adviser", "territory", "code-hours", "token-days"}, {"token"}},
+      {"devices", {}, {}},
+      {"revoke", {"device"}, {}},
+      {"purge", {}, {}},
+      {"dump", {"device"}, {}},
+      {"erase", {"participant", "by"}, {}},
+      {"erasure-status", {"participant"}, {}},
+      {"retention", {"days", "action"}, {"dry-run"}},
+      {"report", {"from", "to", "format"}, {}},
+      {"audit", {"device", "record", "since", "anchor"}, {"verify"}},
+  };
+  return commands;
 }
 
 constexpr const char* kUsage =
@@ -90,21 +123,38 @@ constexpr const char* kUsage =
     "          --verify [--anchor ID:HASH]   check the log's hash chain (and that row ID still\n"
     "                                        holds HASH); exit status 3 when it is broken\n";
 
-Result<Args> Parse(int argc, char** argv) {
-  if (argc < 2) return carnet::InvalidArgument("missing command");
-  Args args;
-  args.command = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    std::string name = argv[i];
-    if (IsFlag(name)) {
-      args.options[name.substr(2)];
-      continue;
-    }
-    if (name.rfind("--", 0) != 0 || i + 1 >= argc) {
-      return carnet::InvalidArgument("expected --option VALUE, got '" + name + "'");
-    }
-    args.options[name.substr(2)].push_back(argv[++i]);
+// Declares the commands on `app`; the usage text is kUsage's, not CLI11's.
+void DeclareCommands(CLI::App& app) {
+  app.require_subcommand(1);
+  app.set_help_flag();
+  for (const CommandSpec& spec : Commands()) {
+    CLI::App* command = app.add_subcommand(spec.name);
+    command->set_help_flag();
+    // A repeated option keeps every value; those read once take the last (Args::One).
+    command->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    command->add_option("--store");
+    for (const std::string& name : spec.options) command->add_option("--" + name);
+    for (const std::string& name : spec.flags) command->add_flag("--" + name);
   }
+}
+
+// The command and its options, or the line that says what is wrong with them.
+Result<Args> Parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (!app.get_subcommands().empty()) return carnet::InvalidArgument(e.what());
+    std::vector<std::string> unknown = app.remaining(false);
+    if (unknown.empty()) return carnet::InvalidArgument("missing command");
+    if (unknown.front().rfind("-", 0) == 0) {
+      return carnet::InvalidArgument("expected COMMAND --option VALUE, got '" + unknown.front() +
+                                     "'");
+    }
+    return carnet::InvalidArgument("unknown command '" + unknown.front() + "'");
+  }
+  Args args;
+  args.app = app.get_subcommands().front();
+  args.command = args.app->get_name();
   return args;
 }
 
@@ -218,7 +268,9 @@ int ReportCommand(carnet::ServerStore* store, const Args& args) {
 }
 
 int Run(int argc, char** argv) {
-  Result<Args> args = Parse(argc, argv);
+  CLI::App app("carnet-server", "carnet-server");
+  DeclareCommands(app);
+  Result<Args> args = Parse(app, argc, argv);
   if (!args.ok()) {
     std::fprintf(stderr, "carnet-server: %s\n%s", args.status().message().c_str(), kUsage);
     return 2;
@@ -238,6 +290,7 @@ int Run(int argc, char** argv) {
     }
   }
   carnet::PosixEnv env({carnet::LogLevel::kInfo, "", /*json_lines=*/true});
+  if (!env.Ready().ok()) return Report(env.Ready());
   Result<std::unique_ptr<carnet::ServerStore>> store = carnet::OpenServerStore(spec, {&env});
   if (!store.ok()) return Report(store.status());
   if (command == "serve") return Serve(store->get(), &env, *serve);
@@ -245,8 +298,7 @@ int Run(int argc, char** argv) {
     carnet::Device device;
     device.id = args->One("device");
     device.adviser = args->One("adviser");
-    auto territories = args->options.find("territory");
-    if (territories != args->options.end()) device.territories = territories->second;
+    device.territories = args->All("territory");
     if (args->Has("token")) {
       return carnet::server_cli::EnrollWithToken(store->get(), &env, device,
                                                  args->One("token-days"));
@@ -255,9 +307,9 @@ int Run(int argc, char** argv) {
   }
   if (command == "devices") return carnet::server_cli::Devices(store->get());
   if (command == "audit") {
-    return carnet::server_cli::Audit(
-        store->get(), {args->Has("verify"), args->One("device"), args->One("record"),
-                       args->One("since"), args->One("anchor")});
+    return carnet::server_cli::Audit(store->get(),
+                                     {args->Has("verify"), args->One("device"), args->One("record"),
+                                      args->One("since"), args->One("anchor")});
   }
   if (command == "revoke") return Report((*store)->Revoke(args->One("device")));
   if (command == "purge") {

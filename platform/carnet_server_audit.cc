@@ -6,6 +6,7 @@
 
 #include "carnet/audit.h"
 #include "platform/carnet_server_text.h"
+#include "platform/json_writer.h"
 
 namespace carnet::server_cli {
 namespace {
@@ -20,17 +21,17 @@ Result<int64_t> ParseSince(const std::string& text) {
       text.find_first_not_of("0123456789") == std::string::npos) {
     return static_cast<int64_t>(std::stoll(text));
   }
-  const Status wrong = InvalidArgument(
-      "--since '" + text + "': 2026-11-20, 2026-11-20T09:30:00Z (UTC) or milliseconds");
+  const Status wrong = InvalidArgument("--since '" + text +
+                                       "': 2026-11-20, 2026-11-20T09:30:00Z (UTC) or milliseconds");
   std::tm tm{};
   int date_end = 0, time_end = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &date_end) != 3) {
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &date_end) !=
+      3) {
     return wrong;
   }
   if (static_cast<size_t>(date_end) != text.size() &&
-      (std::sscanf(text.c_str() + date_end, "T%2d:%2d:%2dZ%n", &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &time_end) != 3 ||
+      (std::sscanf(text.c_str() + date_end, "T%2d:%2d:%2dZ%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+                   &time_end) != 3 ||
        static_cast<size_t>(date_end + time_end) != text.size())) {
     return wrong;
   }
@@ -50,8 +51,8 @@ int Verify(ServerStore* store, const AuditOptions& options) {
         options.anchor.size() != colon + 65) {
       return Usage("--anchor ID:HASH, a row's id and its 64 hex digits, as --verify prints them");
     }
-    anchor = AuditHead{std::stoull(options.anchor.substr(0, colon)),
-                       options.anchor.substr(colon + 1)};
+    anchor =
+        AuditHead{std::stoull(options.anchor.substr(0, colon)), options.anchor.substr(colon + 1)};
   }
   Result<AuditCheck> check = VerifyAudit(*store, anchor);
   if (!check.ok()) return Fail(check.status());
@@ -84,12 +85,13 @@ int Audit(ServerStore* store, const AuditOptions& options) {
     if (!rows.ok()) return Fail(rows.status());
     if (rows->empty()) return 0;
     for (const AuditRow& r : *rows) {
-      std::printf(
-          "{\"id\":%llu,\"at\":\"%s\",\"device\":%s,\"adviser\":%s,\"action\":%s,"
-          "\"collection\":%s,\"record\":%s,\"field\":%s,\"count\":%u,\"hash\":\"%s\"}\n",
-          static_cast<unsigned long long>(r.id), UtcTime(r.at_ms).c_str(), Json(r.device).c_str(),
-          Json(r.adviser).c_str(), Json(r.action).c_str(), Json(r.collection).c_str(),
-          Json(r.record).c_str(), Json(r.field).c_str(), r.count, r.hash.c_str());
+      JsonWriter json;
+      json.BeginObject().Key("id").Uint(r.id).Key("at").String(UtcTime(r.at_ms));
+      json.Key("device").String(r.device).Key("adviser").String(r.adviser);
+      json.Key("action").String(r.action).Key("collection").String(r.collection);
+      json.Key("record").String(r.record).Key("field").String(r.field);
+      json.Key("count").Uint(r.count).Key("hash").String(r.hash).EndObject();
+      std::printf("%s\n", json.text().c_str());
     }
     after = rows->back().id;
   }

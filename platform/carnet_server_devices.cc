@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "platform/carnet_server_text.h"
+#include "platform/json_writer.h"
 
 namespace carnet::server_cli {
 namespace {
@@ -17,7 +18,14 @@ const char* StateOf(const Device& d) {
 }
 
 // A time as a JSON value: null for none.
-std::string JsonTime(int64_t ms) { return ms == 0 ? "null" : Json(UtcTime(ms)); }
+void WriteTime(JsonWriter& json, const char* key, int64_t ms) {
+  json.Key(key);
+  if (ms == 0) {
+    json.Null();
+  } else {
+    json.String(UtcTime(ms));
+  }
+}
 
 }  // namespace
 
@@ -68,20 +76,18 @@ int Devices(ServerStore* store) {
   Result<std::vector<Device>> devices = store->Devices();
   if (!devices.ok()) return Fail(devices.status());
   for (const Device& d : *devices) {
-    std::string territories;
-    for (const std::string& t : d.territories) {
-      territories += (territories.empty() ? "" : ",") + Json(t);
-    }
-    std::printf(
-        "{\"device\":%s,\"adviser\":%s,\"territories\":[%s],\"state\":\"%s\",\"revoked\":%s,"
-        "\"cursor\":%llu,\"acknowledged_seq\":%llu,\"last_contact_ms\":%lld,"
-        "\"token_expires\":%s,\"code_expires\":%s,\"revoked_at\":%s,\"wipe_confirmed_at\":%s}\n",
-        Json(d.id).c_str(), Json(d.adviser).c_str(), territories.c_str(), StateOf(d),
-        d.revoked ? "true" : "false", static_cast<unsigned long long>(d.cursor),
-        static_cast<unsigned long long>(d.acknowledged_seq),
-        static_cast<long long>(d.last_contact_ms), JsonTime(d.token_expires_ms).c_str(),
-        JsonTime(d.code_expires_ms).c_str(), JsonTime(d.revoked_ms).c_str(),
-        JsonTime(d.wipe_confirmed_ms).c_str());
+    JsonWriter json;
+    json.BeginObject().Key("device").String(d.id).Key("adviser").String(d.adviser);
+    json.Key("territories").BeginArray();
+    for (const std::string& t : d.territories) json.String(t);
+    json.EndArray().Key("state").String(StateOf(d)).Key("revoked").Bool(d.revoked);
+    json.Key("cursor").Uint(d.cursor).Key("acknowledged_seq").Uint(d.acknowledged_seq);
+    json.Key("last_contact_ms").Int(d.last_contact_ms);
+    WriteTime(json, "token_expires", d.token_expires_ms);
+    WriteTime(json, "code_expires", d.code_expires_ms);
+    WriteTime(json, "revoked_at", d.revoked_ms);
+    WriteTime(json, "wipe_confirmed_at", d.wipe_confirmed_ms);
+    std::printf("%s\n", json.EndObject().text().c_str());
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-// What carnet-server's commands print with: a failure and its exit status, JSON strings, times.
+// What carnet-server's commands print with: a failure and its exit status, times.
 #pragma once
 
 #include <cstdint>
@@ -10,9 +10,6 @@ namespace carnet::server_cli {
 
 // Prints `status` on stderr; the exit status: 2 for a wrong argument, 1 otherwise.
 int Fail(const Status& status);
-// A JSON string, control characters escaped: ids are checked, but a field's name comes from a
-// tablet.
-std::string Json(const std::string& text);
 // "2026-12-01T09:30:00.000Z".
 std::string UtcTime(int64_t ms);
 

@@ -1,6 +1,6 @@
 #include "carnet/posix_env.h"
 
-#include <sys/random.h>
+#include <sodium.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -10,7 +10,12 @@
 
 namespace carnet {
 
-PosixEnv::PosixEnv(PosixEnvOptions options) : options_(std::move(options)) {}
+PosixEnv::PosixEnv(PosixEnvOptions options) : options_(std::move(options)) {
+  // Thread-safe and idempotent. It fails only where the system has no random source at all.
+  if (sodium_init() < 0) {
+    ready_ = Internal("libsodium failed to initialise: this system offers no random source");
+  }
+}
 
 int64_t PosixEnv::NowMillis() {
   timespec ts{};
@@ -19,19 +24,10 @@ int64_t PosixEnv::NowMillis() {
 }
 
 uint64_t PosixEnv::RandomU64() {
+  // libsodium's generator, unlike getrandom(2), exists on iOS and on Android before API 28, and
+  // cannot fail once sodium_init has succeeded: there is no error to hand back, and no abort.
   uint64_t value = 0;
-  auto* out = reinterpret_cast<unsigned char*>(&value);
-  size_t filled = 0;
-  while (filled < sizeof value) {
-    ssize_t n = getrandom(out + filled, sizeof value - filled, 0);
-    if (n > 0) {
-      filled += static_cast<size_t>(n);
-    } else if (errno != EINTR) {
-      // getrandom cannot fail on Linux >= 3.17 with these flags; ids must never be guessable,
-      // so there is no weaker fallback.
-      std::abort();
-    }
-  }
+  randombytes_buf(&value, sizeof value);
   return value;
 }
 
@@ -42,11 +38,21 @@ std::string JsonString(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -87,8 +93,10 @@ void PosixEnv::Log(LogLevel level, std::string_view message) {
 std::string PosixEnv::DataDirectory() {
   if (!options_.data_directory.empty()) return options_.data_directory;
   if (const char* dir = std::getenv("CARNET_DATA_DIR"); dir && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return std::string(xdg) + "/carnet";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/share/carnet";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/carnet";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.local/share/carnet";
   return ".";
 }
 

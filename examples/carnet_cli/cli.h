@@ -1,8 +1,10 @@
 // The carnet tablet CLI: one tablet's store in a file, edited and synced from a shell.
 // Commands write their output to Context::out (printed only when they succeed) and return a
-// Status; kInvalidArgument is a usage error (exit 2), any other failure exits 1.
+// Status; kInvalidArgument is a usage error (exit 2), any other failure exits 1. main.cc parses
+// the command line: a command runs with the operands and options its form in kCommands names.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,9 +17,10 @@ namespace carnet_cli {
 
 struct Context {
   carnet::Env* env = nullptr;
-  std::string db;                     // --db PATH as given
-  std::vector<std::string> operands;  // what follows the command name
-  std::string out;                    // what the command prints on standard output
+  std::string db;                              // --db PATH as given
+  std::vector<std::string> operands;           // the command's operands, as many as its form names
+  std::map<std::string, std::string> options;  // its options and flags given, by name without "--"
+  std::string out;                             // what the command prints on standard output
 };
 
 // A usage error naming the expected form, e.g. Usage("get COLLECTION ID").

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "examples/carnet_cli/cli.h"
-#include "examples/carnet_cli/json.h"
 #include "examples/carnet_cli/render.h"
+#include "platform/json_writer.h"
 
 namespace carnet_cli {
 namespace {
@@ -51,7 +51,6 @@ Status PrintArray(Context& ctx, const carnet::Result<std::vector<T>>& items,
 
 Status PutCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() < 3) return Usage("put COLLECTION ID FIELD=VALUE...");
   std::vector<std::pair<std::string, std::optional<std::string>>> fields;
   for (size_t i = 2; i < o.size(); ++i) {
     size_t equals = o[i].find('=');
@@ -67,19 +66,16 @@ Status PutCommand(Context& ctx) {
 
 Status SetAddCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() != 4) return Usage("set-add COLLECTION ID FIELD VALUE");
   return WithTablet(ctx, [&](Store& store) { return store.Add(o[0], o[1], o[2], o[3]); });
 }
 
 Status SetRemoveCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() != 4) return Usage("set-remove COLLECTION ID FIELD VALUE");
   return WithTablet(ctx, [&](Store& store) { return store.Remove(o[0], o[1], o[2], o[3]); });
 }
 
 Status AppendCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() != 4) return Usage("append COLLECTION ID FIELD TEXT");
   return WithTablet(ctx, [&](Store& store) {
     carnet::Result<carnet::Stamp> stamp = store.Append(o[0], o[1], o[2], o[3]);
     if (!stamp.ok()) return stamp.status();
@@ -90,13 +86,11 @@ Status AppendCommand(Context& ctx) {
 
 Status DeleteCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() != 2) return Usage("delete COLLECTION ID");
   return WithTablet(ctx, [&](Store& store) { return store.Delete(o[0], o[1]); });
 }
 
 Status GetCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() != 2) return Usage("get COLLECTION ID");
   return WithTablet(ctx, [&](Store& store) {
     carnet::Result<carnet::Record> record = store.Get(o[0], o[1]);
     if (!record.ok()) return record.status();
@@ -109,25 +103,24 @@ Status GetCommand(Context& ctx) {
 
 Status ListCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() != 1) return Usage("list COLLECTION");
   return WithTablet(ctx,
                     [&](Store& store) { return PrintArray(ctx, store.List(o[0]), WriteRecord); });
 }
 
 Status ConflictsCommand(Context& ctx) {
-  if (!ctx.operands.empty()) return Usage("conflicts");
   return WithTablet(
       ctx, [&](Store& store) { return PrintArray(ctx, store.Conflicts(), WriteConflict); });
 }
 
 Status ResolveCommand(Context& ctx) {
   const std::vector<std::string>& o = ctx.operands;
-  if (o.size() == 3 && (o[2] == "--keep-deleted" || o[2] == "--restore")) {
-    bool keep_deleted = o[2] == "--keep-deleted";
+  const bool keep_deleted = ctx.options.count("keep-deleted") != 0;
+  const bool restore = ctx.options.count("restore") != 0;
+  if (o.size() == 2 && keep_deleted != restore) {
     return WithTablet(ctx,
                       [&](Store& store) { return store.ResolveDeleted(o[0], o[1], keep_deleted); });
   }
-  if (o.size() != 4) {
+  if (o.size() != 4 || keep_deleted || restore) {
     return Usage(
         "resolve COLLECTION ID FIELD VALUE, or resolve COLLECTION ID "
         "--keep-deleted|--restore");
@@ -137,7 +130,6 @@ Status ResolveCommand(Context& ctx) {
 }
 
 Status NewIdCommand(Context& ctx) {
-  if (!ctx.operands.empty()) return Usage("new-id");
   return WithTablet(ctx, [&](Store& store) {
     ctx.out = store.NewId() + "\n";
     return Status::Ok();

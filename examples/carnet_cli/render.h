@@ -4,9 +4,11 @@
 #include <vector>
 
 #include "carnet/store.h"
-#include "examples/carnet_cli/json.h"
+#include "platform/json_writer.h"
 
 namespace carnet_cli {
+
+using carnet::JsonWriter;
 
 // {"collection", "id", "fields": {name: value}, "in_conflict": [names]}: a register prints its
 // value (null once cleared), a set an array of elements, a log an array of

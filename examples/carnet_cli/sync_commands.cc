@@ -10,10 +10,12 @@
 #include "carnet/sync_client.h"
 #include "carnet/transport.h"
 #include "examples/carnet_cli/cli.h"
-#include "examples/carnet_cli/json.h"
+#include "platform/json_writer.h"
 
 namespace carnet_cli {
 namespace {
+
+using carnet::JsonWriter;
 
 using carnet::Result;
 using carnet::Status;
@@ -82,16 +84,7 @@ std::string IsoTime(int64_t ms) {
 }  // namespace
 
 Status InitCommand(Context& ctx) {
-  const std::string form = "init --device ID --server URL --token TOKEN";
-  const std::vector<std::string>& o = ctx.operands;
-  std::map<std::string, std::string> options;
-  for (size_t i = 0; i < o.size(); i += 2) {
-    if ((o[i] != "--device" && o[i] != "--server" && o[i] != "--token") || i + 1 >= o.size()) {
-      return Usage(form);
-    }
-    options[o[i].substr(2)] = o[i + 1];
-  }
-  if (options.size() != 3) return Usage(form);
+  std::map<std::string, std::string>& options = ctx.options;
   // Check everything before a file is made.
   Result<std::unique_ptr<carnet::Transport>> transport = MakeTransport(options["server"]);
   if (!transport.ok()) return transport.status();
@@ -112,7 +105,6 @@ Status InitCommand(Context& ctx) {
 }
 
 Status SyncCommand(Context& ctx) {
-  if (!ctx.operands.empty()) return Usage("sync");
   Result<std::unique_ptr<carnet::Store>> store = OpenTablet(ctx);
   if (!store.ok()) return store.status();
   Result<std::unique_ptr<carnet::SyncClient>> client = MakeClient(ctx, **store);
@@ -134,7 +126,6 @@ Status SyncCommand(Context& ctx) {
 }
 
 Status StatusCommand(Context& ctx) {
-  if (!ctx.operands.empty()) return Usage("status");
   Result<std::unique_ptr<carnet::Store>> store = OpenTablet(ctx);
   if (!store.ok()) return store.status();
   Result<std::string> server = RequiredState(**store, kServerKey);

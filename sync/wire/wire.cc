@@ -414,12 +414,13 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kCorruption:
     case StatusCode::kInternal: return 500;
     case StatusCode::kDeviceRevoked: return 410;
+    case StatusCode::kLeaseExpired: return 409;  // the tablet's own: never sent
   }
   return 500;
 }
 
 StatusCode StatusCodeFromName(std::string_view name) {
-  for (int c = 0; c <= static_cast<int>(StatusCode::kDeviceRevoked); ++c) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kLeaseExpired); ++c) {
     if (name == StatusCodeName(static_cast<StatusCode>(c))) return static_cast<StatusCode>(c);
   }
   return StatusCode::kInternal;

@@ -424,7 +424,7 @@ TEST_CASE_METHOD(OneTablet, "Past the offline lease, records can be neither read
   a.env().Advance(2 * 60'000);
   auto expired = [](const Status& status) {
     INFO(status.ToString());
-    return status.code() == StatusCode::kFailedPrecondition &&
+    return status.code() == StatusCode::kLeaseExpired &&
            status.message().find("offline lease expired: sync to continue") != std::string::npos;
   };
   CHECK(expired(a->Get("interviews", "i-p1").status()));

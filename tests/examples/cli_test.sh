@@ -93,8 +93,26 @@ expect 0 a get interviews $interview
 valid_json
 has "$dir/out" '"text":"First meeting.\nSecond line, \"quoted\", tab\there."'
 has "$dir/out" '"redacted":false,"revises":null'
+# Once the operands begin, what looks like an option or a command is text.
+expect 0 a append interviews $interview notes "--not-an-option"
+expect 0 a append interviews $interview notes "sync"
+expect 0 a get interviews $interview
+has "$dir/out" '"text":"--not-an-option"'
+has "$dir/out" '"text":"sync"'
 
 echo "-- bad commands and bad input"
+expect 0 "$carnet" --help
+has "$dir/out" "usage: carnet --db PATH COMMAND"
+expect 2 "$carnet" --db
+one_error_line "--db needs a PATH"
+expect 2 "$carnet" --verbose --db "$dir/a.db" list participants
+one_error_line "unknown option '--verbose'"
+expect 2 a
+one_error_line "missing command"
+expect 2 a get participants "$nadia" extra
+one_error_line "usage: carnet --db PATH get COLLECTION ID"
+expect 2 a resolve participants "$nadia" --restore phase x
+one_error_line "usage: carnet --db PATH resolve"
 expect 2 a frobnicate
 one_error_line "unknown command 'frobnicate'"
 expect 2 "$carnet" list participants
@@ -117,6 +135,16 @@ expect 0 a get participants "$nadia"
 has "$dir/out" '"first_name":"Nadia"'
 expect 0 a status
 [ "$(cat "$dir/out")" = "$pending_before" ] || fail "a refused put changed the outbox"
+
+echo "-- carnet-server's own command line"
+expect 0 "$server" devices --store "$store"
+has "$dir/out" '"device":"tab-a"'
+expect 2 "$server" devices --store "$store" --verbose
+has "$dir/err" "usage: carnet-server COMMAND"
+expect 2 "$server" frobnicate --store "$store"
+has "$dir/err" "unknown command 'frobnicate'"
+expect 2 "$server" devices
+has "$dir/err" "--store is required"
 
 echo "-- sync between two tablets"
 expect 0 a sync

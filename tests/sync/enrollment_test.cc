@@ -220,9 +220,9 @@ TEST_CASE("A tablet past its offline lease opens no record until it syncs with t
   tablet.env().Advance(3 * 24 * 3600 * 1000LL);  // three days in a drawer
 
   Status dark = tablet->Get("participants", participant).status();
-  CHECK(dark.code() == StatusCode::kFailedPrecondition);
+  CHECK(dark.code() == StatusCode::kLeaseExpired);
   CHECK_THAT(dark.message(), Catch::Contains("offline lease expired"));
-  CHECK(tablet->Begin().status().code() == StatusCode::kFailedPrecondition);
+  CHECK(tablet->Begin().status().code() == StatusCode::kLeaseExpired);
   SYNC_REQUIRE_OK(client->SyncNow());  // over TLS, with its token from the key store
   SYNC_REQUIRE_OK(tablet->Get("participants", participant));
   SYNC_REQUIRE_OK(ProcessKeyStore().Delete(DeviceTokenName("enr-d")));

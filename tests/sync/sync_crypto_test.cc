@@ -37,7 +37,7 @@ std::string Leaks(const std::string& db_path, const std::vector<std::string>& se
 }
 
 bool LeaseExpired(const Status& status) {
-  return status.code() == StatusCode::kFailedPrecondition &&
+  return status.code() == StatusCode::kLeaseExpired &&
          status.message().find("offline lease expired: sync to continue") != std::string::npos;
 }
 

@@ -26,6 +26,7 @@ enum class StatusCode {
   kUpdateNeeded,        // the peer speaks a protocol version this build cannot serve
   kInternal,            // a bug in Carnet
   kDeviceRevoked,       // the server revoked this device: it erases what it holds (a wipe)
+  kLeaseExpired,        // the offline lease ran out: records open again after a successful sync
 };
 
 // Short stable name of a code ("invalid_argument"), used in logs and on the wire.

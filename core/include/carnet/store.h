@@ -45,7 +45,7 @@ struct StoreOptions {
   // The offline lease, in days: once this long has passed without a successful sync
   // (NoteServerContact), records can be neither read nor changed until one succeeds (Get, List,
   // Query, Conflicts, CanonicalDump and Begin, hence every local change, fail with
-  // kFailedPrecondition "offline lease expired: sync to continue"); what sync calls keeps
+  // kLeaseExpired "offline lease expired: sync to continue"); what sync calls keeps
   // working, so that it can push the outbox, pull, and renew the lease. Counted on the store's
   // clock (the Env's time plus the server's offset), from the store's creation until its first
   // sync. 0: no lease.

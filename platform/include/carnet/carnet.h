@@ -30,7 +30,11 @@
  *    thread, and the sync's short-lived helpers), never on an app thread that is not syncing;
  *    change callbacks on the thread that committed (the app's, or the sync thread for
  *    changes pulled from the server); log callbacks on any thread; key storage callbacks on the
- *    thread calling carnet_sync_configure() or carnet_sync_forget_token().
+ *    thread calling carnet_store_open() (the store's master key), carnet_sync_configure() or
+ *    carnet_sync_forget_token(), and on the threads doing the sync, as status callbacks: a sync
+ *    reads the device token, stores the one it gets for an enrollment code and each renewed
+ *    one, and deletes the keys when the server orders a wipe. A JNI host attaches those threads
+ *    before calling into Java.
  *  - Callbacks must return quickly and may call Carnet (read, write, ask for a sync), except
  *    the calls that wait for a sync to end: carnet_sync_now, carnet_sync_stop,
  *    carnet_sync_configure, carnet_sync_forget_token and carnet_store_close, which are refused
@@ -84,8 +88,10 @@ typedef enum carnet_code {
   CARNET_UNAUTHENTICATED = 12,     /* the device token is missing, unknown or revoked */
   CARNET_UPDATE_NEEDED = 13,       /* the server speaks another protocol version: update */
   CARNET_INTERNAL = 14,            /* a bug in Carnet */
-  CARNET_DEVICE_REVOKED = 15       /* the server revoked this tablet: its records, outbox and
+  CARNET_DEVICE_REVOKED = 15,      /* the server revoked this tablet: its records, outbox and
                                       keys were erased (a wipe); close and delete the store */
+  CARNET_LEASE_EXPIRED = 16        /* the offline lease ran out (carnet_host.offline_lease_days):
+                                      records open again once a sync succeeds */
 } carnet_code;
 
 /* Where it went wrong. */
@@ -183,7 +189,7 @@ typedef struct carnet_host {
   const char* data_directory;
   /* The offline lease of the stores opened with this env, in days: once that long has passed
    * without a successful carnet_sync_now or background sync, reading and writing records fails
-   * with CARNET_FAILED_PRECONDITION ("offline lease expired: sync to continue") until a sync
+   * with CARNET_LEASE_EXPIRED ("offline lease expired: sync to continue") until a sync
    * succeeds; syncing keeps working, pushing what was written before. 0: no lease. */
   uint32_t offline_lease_days;
 } carnet_host;

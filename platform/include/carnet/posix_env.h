@@ -1,4 +1,4 @@
-// The Env of a POSIX host (Linux, Android, macOS, iOS): the system clock, the kernel's random
+// The Env of a POSIX host (Linux, Android, macOS, iOS): the system clock, libsodium's random
 // source, logs on standard error.
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "carnet/env.h"
+#include "carnet/status.h"
 
 namespace carnet {
 
@@ -22,16 +23,22 @@ struct PosixEnvOptions {
 
 class PosixEnv : public Env {
  public:
+  // Initialises libsodium; see Ready.
   explicit PosixEnv(PosixEnvOptions options = {});
 
+  // Not ok when libsodium could not be initialised (no random source on this system): then
+  // RandomU64 must not be called, and what owns this env refuses to start with this status.
+  const Status& Ready() const { return ready_; }
+
   int64_t NowMillis() override;
-  uint64_t RandomU64() override;  // getrandom(2): cryptographically secure
+  uint64_t RandomU64() override;  // libsodium's randombytes_buf: cryptographically secure
   void Log(LogLevel level, std::string_view message) override;
   std::string DataDirectory() override;
   void SleepForMillis(int64_t ms) override;
 
  private:
   PosixEnvOptions options_;
+  Status ready_;
   std::mutex log_mutex_;
 };
 
