@@ -287,6 +287,20 @@ Status ValidateValue(const FieldSpec& field, std::string_view value) {
   return bad("unknown type");
 }
 
+bool IsKnownValue(const FieldSpec& field, std::string_view value) {
+  return field.type != FieldType::kEnum ||
+         std::find(field.values.begin(), field.values.end(), value) != field.values.end();
+}
+
+Status ValidateReceivedValue(const FieldSpec& field, std::string_view value) {
+  if (IsKnownValue(field, value)) return ValidateValue(field, value);
+  // A name is valid UTF-8 and within every size limit.
+  if (IsValidName(value)) return Status::Ok();
+  return InvalidArgument("field '" + field.name + "' (enum): '" +
+                         std::string(value.substr(0, 100)) +
+                         "' is neither one of the allowed values nor a newer one's name");
+}
+
 std::string AttendanceId(std::string_view session_id, std::string_view participant_id) {
   return std::string(session_id) + ":" + std::string(participant_id);
 }
