@@ -34,9 +34,9 @@ struct TwoVersions {
                            {"preferred_language", "occitan"}}));
     REQUIRE_OK(newer->Add("participants", "p1", "barriers", "transport"));
     REQUIRE_OK(newer->Add("participants", "p1", "barriers", "housing"));
-    REQUIRE_OK(newer->Put("employers", "e1",
-                          {{"name", "Boulangerie Martin"}, {"territory", "nord"}, {"sector", "retail"}}));
-    REQUIRE(newer->Append("employers", "e1", "contacts", "Met the owner.").ok());
+    REQUIRE_OK(newer->Put("job_fairs", "e1",
+                          {{"name", "Forum emploi Lille"}, {"territory", "nord"}, {"sector", "retail"}}));
+    REQUIRE(newer->Append("job_fairs", "e1", "contacts", "Met the owner.").ok());
     newer.env().Advance(1'000);
     older.env().Advance(1'000);
   }
@@ -75,17 +75,17 @@ TEST_CASE_METHOD(TwoVersions,
     CHECK_FALSE(field.unknown);
   }
 
-  Record e1 = GetRecord(older.store(), "employers", "e1");
-  CHECK(e1.fields.at("name").value == "Boulangerie Martin");
+  Record e1 = GetRecord(older.store(), "job_fairs", "e1");
+  CHECK(e1.fields.at("name").value == "Forum emploi Lille");
   CHECK(e1.fields.at("name").unknown);
   REQUIRE(e1.fields.at("contacts").entries.size() == 1);
   CHECK(e1.fields.at("contacts").entries[0].text == "Met the owner.");
   CHECK(e1.fields.at("contacts").kind == FieldKind::kLog);
-  Result<std::vector<Record>> employers = older->List("employers");
-  REQUIRE_OK(employers);
-  CHECK(employers->size() == 1);
+  Result<std::vector<Record>> fairs = older->List("job_fairs");
+  REQUIRE_OK(fairs);
+  CHECK(fairs->size() == 1);
   // A collection neither known nor held is still a typo.
-  CHECK(older->List("employer").status().code() == StatusCode::kInvalidArgument);
+  CHECK(older->List("job_fair").status().code() == StatusCode::kInvalidArgument);
   CHECK(older->Get("visits", "e1").status().code() == StatusCode::kInvalidArgument);
 
   // Nothing lost: the same entries on both, and after a reopen.
@@ -104,7 +104,7 @@ TEST_CASE_METHOD(TwoVersions,
   REQUIRE_OK(older->Set("participants", "p1", "phase", "job_search"));
   REQUIRE_OK(newer->Set("participants", "p1", "phase", "post_exit"));
   REQUIRE_OK(newer->Remove("participants", "p1", "barriers", "transport"));
-  REQUIRE_OK(newer->Set("employers", "e1", "sector", "care"));
+  REQUIRE_OK(newer->Set("job_fairs", "e1", "sector", "care"));
   ExchangeAll({&older.store(), &newer.store()});
 
   CHECK(Dump(older.store()) == Dump(newer.store()));
@@ -116,7 +116,7 @@ TEST_CASE_METHOD(TwoVersions,
   CHECK(on_older.fields.at("phase").in_conflict);
   CHECK(on_older.fields.at("barriers").elements == std::vector<std::string>{"housing"});
   CHECK_FALSE(on_older.fields.at("barriers").unknown);
-  CHECK(GetRecord(older.store(), "employers", "e1").fields.at("sector").value == "care");
+  CHECK(GetRecord(older.store(), "job_fairs", "e1").fields.at("sector").value == "care");
 
   // The older tablet resolves with a value it knows; the newer one agrees.
   REQUIRE_OK(older->Resolve("participants", "p1", "phase", "job_search"));
@@ -141,8 +141,8 @@ TEST_CASE_METHOD(TwoVersions,
   refused(older->Set("participants", "p1", "phase", "post_exit"), "not one of the allowed values");
   refused(older->Add("participants", "p1", "barriers", "transport"),
           "not one of the allowed values");
-  refused(older->Set("employers", "e1", "name", "Martin"), "unknown collection 'employers'");
-  refused(older->Delete("employers", "e1"), "unknown collection 'employers'");
+  refused(older->Set("job_fairs", "e1", "name", "Martin"), "unknown collection 'job_fairs'");
+  refused(older->Delete("job_fairs", "e1"), "unknown collection 'job_fairs'");
   CHECK(Dump(older.store()) == before);
   CHECK(Outbox(older.store()).empty());
   // Known fields of the same record stay writable.
@@ -176,7 +176,7 @@ TEST_CASE_METHOD(TwoVersions,
       LiveEntry("interviews", "i2", "phase", hlc + 4, "post_exit"),
       LiveEntry("participants", "p2", "barriers", hlc + 5, std::nullopt, FieldKind::kSet,
                 "transport"),
-      LiveEntry("employers", "e2", "name", hlc + 6, "Garage Roux"),
+      LiveEntry("job_fairs", "e2", "name", hlc + 6, "Forum emploi Nîmes"),
   };
   Result<ApplyStats> applied = older->ApplyPulled(batch, {}, {{"cursor", "7"}});
   REQUIRE_OK(applied);
@@ -187,11 +187,11 @@ TEST_CASE_METHOD(TwoVersions,
   CHECK(p2.fields.at("phase").value == "post_exit");
   CHECK(p2.fields.at("territory").value == "nord");
   CHECK(GetRecord(older.store(), "interviews", "i2").fields.at("participant").value == "p2");
-  CHECK(GetRecord(older.store(), "employers", "e2").fields.at("name").value == "Garage Roux");
+  CHECK(GetRecord(older.store(), "job_fairs", "e2").fields.at("name").value == "Forum emploi Nîmes");
 
   // The server's forget of a record of a collection unknown here removes it like any other.
-  REQUIRE_OK(older->ApplyPulled({}, {{"employers", "e2"}}, {{"cursor", "8"}}));
-  CHECK(older->Get("employers", "e2").status().code() != StatusCode::kOk);
+  REQUIRE_OK(older->ApplyPulled({}, {{"job_fairs", "e2"}}, {{"cursor", "8"}}));
+  CHECK(older->Get("job_fairs", "e2").status().code() != StatusCode::kOk);
 }
 
 TEST_CASE_METHOD(TwoVersions,
@@ -229,8 +229,8 @@ TEST_CASE_METHOD(TwoVersions,
   CHECK(p1.fields.at("preferred_language").value == "occitan");
   CHECK_FALSE(p1.fields.at("preferred_language").unknown);
   CHECK_FALSE(p1.fields.at("phase").unknown);
-  Record e1 = GetRecord(older.store(), "employers", "e1");
-  CHECK(e1.fields.at("name").value == "Boulangerie Martin");
+  Record e1 = GetRecord(older.store(), "job_fairs", "e1");
+  CHECK(e1.fields.at("name").value == "Forum emploi Lille");
   CHECK(e1.fields.at("contacts").entries.at(0).text == "Met the owner.");
   CHECK(Dump(older.store()) == Dump(newer.store()));
 }

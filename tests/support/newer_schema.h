@@ -9,7 +9,7 @@
 
 namespace carnet::testing {
 
-// Schema::Programme() plus what the newer release adds: a collection (`employers`, which goes
+// Schema::Programme() plus what the newer release adds: a collection (`job_fairs`, which goes
 // by its territory, like workshops), a field (`participants.preferred_language`), and enum
 // values: a phase (`post_exit`, for participants and interviews), a barrier (`transport`) and a
 // forward-only state after the others (`validation`: `archived`).
@@ -27,10 +27,10 @@ inline const Schema& NewerSchema() {
                                      Sensitivity::kPersonal, {}, false});
       }
     }
-    CollectionSpec employers;
-    employers.name = "employers";
-    employers.belongs_to_participant = false;
-    employers.fields = {
+    CollectionSpec fairs;
+    fairs.name = "job_fairs";
+    fairs.belongs_to_participant = false;
+    fairs.fields = {
         FieldSpec{"name", FieldKind::kRegister, FieldType::kText, Sensitivity::kNone, {}, false},
         FieldSpec{"territory", FieldKind::kRegister, FieldType::kText, Sensitivity::kNone, {},
                   false},
@@ -38,7 +38,7 @@ inline const Schema& NewerSchema() {
                   {"care", "construction", "retail", "other"}, false},
         FieldSpec{"contacts", FieldKind::kLog, FieldType::kText, Sensitivity::kPersonal, {},
                   false}};
-    collections.push_back(std::move(employers));
+    collections.push_back(std::move(fairs));
     return new Schema(std::move(collections));
   }();
   return *kNewer;

@@ -20,15 +20,15 @@ using namespace carnet::testing;
 namespace {
 
 // What the newer app records: a participant with a new phase, field and barrier, their interview
-// in the new phase, and an employer in each territory.
+// in the new phase, and a job fair in each territory.
 struct NewerRecords {
-  std::string participant, interview, employer_north, employer_south;
+  std::string participant, interview, fair_north, fair_south;
 
   explicit NewerRecords(Store& store, const std::string& referent) {
     participant = store.NewId();
     interview = store.NewId();
-    employer_north = store.NewId();
-    employer_south = store.NewId();
+    fair_north = store.NewId();
+    fair_south = store.NewId();
     SYNC_REQUIRE_OK(store.Put("participants", participant,
                               {{"first_name", "Nadia"},
                                {"referent", referent},
@@ -38,11 +38,11 @@ struct NewerRecords {
     SYNC_REQUIRE_OK(store.Add("participants", participant, "barriers", "transport"));
     SYNC_REQUIRE_OK(store.Put("interviews", interview,
                               {{"participant", participant}, {"phase", "post_exit"}}));
-    SYNC_REQUIRE_OK(store.Put("employers", employer_north,
-                              {{"name", "Boulangerie Martin"}, {"territory", kNorth},
+    SYNC_REQUIRE_OK(store.Put("job_fairs", fair_north,
+                              {{"name", "Forum emploi Lille"}, {"territory", kNorth},
                                {"sector", "retail"}}));
-    SYNC_REQUIRE_OK(store.Put("employers", employer_south,
-                              {{"name", "Garage Roux"}, {"territory", kSouth}}));
+    SYNC_REQUIRE_OK(store.Put("job_fairs", fair_south,
+                              {{"name", "Forum emploi Nîmes"}, {"territory", kSouth}}));
   }
 };
 
@@ -90,8 +90,8 @@ TEST_CASE("Tablets on a newer schema sync through carnet-server on the previous 
   CHECK(FieldOf(older, "participants", made.participant, "barriers").elements ==
         std::vector<std::string>{"transport"});
   CHECK(FieldOf(older, "interviews", made.interview, "phase").value == "post_exit");
-  CHECK(FieldOf(older, "employers", made.employer_north, "name").value == "Boulangerie Martin");
-  CHECK_FALSE(Holds(older, "employers", made.employer_south));
+  CHECK(FieldOf(older, "job_fairs", made.fair_north, "name").value == "Forum emploi Lille");
+  CHECK_FALSE(Holds(older, "job_fairs", made.fair_south));
   // It goes on with what it knows, beside what it does not.
   SYNC_REQUIRE_OK(older->Set("participants", made.participant, "first_name", "Nadia-Rose"));
   SYNC_REQUIRE_OK(older->Set("interviews", made.interview, "place", "company"));
@@ -110,10 +110,10 @@ TEST_CASE("Tablets on a newer schema sync through carnet-server on the previous 
     CHECK_FALSE(field.unknown);
   }
   CHECK(FieldOf(newer2, "interviews", made.interview, "place").value == "company");
-  CHECK(FieldOf(newer2, "employers", made.employer_north, "sector").value == "retail");
-  // The server, not knowing employers, scopes them by their territory.
-  CHECK(Holds(south, "employers", made.employer_south));
-  CHECK_FALSE(Holds(south, "employers", made.employer_north));
+  CHECK(FieldOf(newer2, "job_fairs", made.fair_north, "sector").value == "retail");
+  // The server, not knowing job fairs, scopes them by their territory.
+  CHECK(Holds(south, "job_fairs", made.fair_south));
+  CHECK_FALSE(Holds(south, "job_fairs", made.fair_north));
   CHECK_FALSE(Holds(south, "participants", made.participant));
 }
 
@@ -131,7 +131,7 @@ TEST_CASE("A tablet on the previous schema syncs with a server on the newer one"
   RequireSynced(newer);
   RequireSynced(older);
   CHECK(FieldOf(older, "participants", made.participant, "phase").unknown);
-  CHECK(FieldOf(older, "employers", made.employer_north, "name").unknown);
+  CHECK(FieldOf(older, "job_fairs", made.fair_north, "name").unknown);
   // Concurrent: the older tablet moves the participant to a phase it knows, the newer one keeps
   // the new phase; both read the same winner and the same conflict.
   older.env().Advance(1'000);
@@ -186,4 +186,26 @@ TEST_CASE("What the server cannot merge is refused as update needed and stays in
   CHECK_FALSE(synced.retryable());
   CHECK(tablet.Pending() == 1);
   CHECK(server.ScopeDump("tab-new").empty());
+}
+
+TEST_CASE_METHOD(ScriptedFixture,
+                 "A pulled entry of a kind this build cannot merge stops the sync as update "
+                 "needed, nothing of its batch applied",
+                 "[server][versions]") {
+  const Stamp stamp{MakeHlc(tablet.env().NowMillis(), 0), "tab-new"};
+  Entry known{EntryKey{"participants", "p1", "first_name", "", stamp}, FieldKind::kRegister, true,
+              "Nadia", {}};
+  Entry strange{EntryKey{"participants", "p1", "scores", "", stamp}, static_cast<FieldKind>(3),
+                true, "12", {}};
+  server.Otherwise("/v1/push", AcknowledgePush(&tablet.env()));
+  server.Otherwise("/v1/pull", PullAnswer(&tablet.env(), {known, strange}, 2));
+  tablet.Connect(server.url());
+
+  Status synced = tablet.client().SyncNow();
+  INFO(synced.ToString());
+  CHECK(synced.code() == StatusCode::kUpdateNeeded);
+  CHECK_THAT(synced.message(), Catch::Contains("update the app"));
+  CHECK_FALSE(tablet.store().GetSyncState("pull_cursor").value().has_value());
+  CHECK(tablet->Get("participants", "p1").status().code() == StatusCode::kNotFound);
+  CHECK(server.requests("/v1/pull").size() == 1);  // not retried: retrying cannot help
 }
