@@ -25,9 +25,13 @@ std::string ClearFields(const Store::Impl& impl) {
   return fields;
 }
 
-bool LooksSealed(const Entry& e) {
-  return (e.kind == FieldKind::kSet && !crypto::ElementKeyId(e.key.element).empty()) ||
-         (e.value && !crypto::ValueKeyId(*e.value).empty());
+// Whether the entry row's value or set element has the form of a sealed one.
+bool LooksSealed(const sqlite::Statement& row) {
+  if (static_cast<FieldKind>(row.Int(5)) == FieldKind::kSet) {
+    return !crypto::ElementKeyId(row.Text(3)).empty();
+  }
+  std::optional<std::string> value = row.OptionalText(7);
+  return value && !crypto::ValueKeyId(*value).empty();
 }
 
 }  // namespace
@@ -46,12 +50,13 @@ Status Store::Impl::OpenNowClear() {
     Status status;
     while ((*st)->Step(&status)) {
       if (ProtectionOf((*st)->Text(0), (*st)->Text(2)) != Protection::kClear) continue;
+      if (!LooksSealed(**st)) continue;
       Result<Entry> e = ReadEntry(**st);
       if (!e.ok()) {
         (*st)->Reset();
         return e.status();
       }
-      if (LooksSealed(*e)) sealed.push_back(std::move(e.value()));
+      sealed.push_back(std::move(e.value()));
     }
     CARNET_RETURN_IF_ERROR(status);
   }
