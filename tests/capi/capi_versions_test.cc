@@ -48,9 +48,12 @@ void FillWithNewerRecords(const std::string& path) {
   Result<std::unique_ptr<Store>> older = Store::Open(older_options);
   REQUIRE(newer.ok());
   REQUIRE(older.ok());
-  REQUIRE((*newer)->Put("participants", "p1",
-                        {{"first_name", "Nadia"}, {"phase", "post_exit"},
-                         {"preferred_language", "occitan"}}).ok());
+  REQUIRE(
+      (*newer)
+          ->Put(
+              "participants", "p1",
+              {{"first_name", "Nadia"}, {"phase", "post_exit"}, {"preferred_language", "occitan"}})
+          .ok());
   REQUIRE((*newer)->Put("job_fairs", "j1", {{"name", "Forum emploi Lille"}}).ok());
   Result<std::vector<Operation>> ops = (*newer)->PendingOperations(0, 100);
   REQUIRE(ops.ok());

@@ -37,8 +37,8 @@ TEST_CASE_METHOD(TwoTablets, "A prospecting visit to an employer is recorded wit
                      {"date", "2025-11-20"},
                      {"purpose", "prospecting"},
                      {"territory", "nord"}}));
-  REQUIRE(a->Append("company_visits", "v1", "notes", "Two bakers' assistants wanted in March.")
-              .ok());
+  REQUIRE(
+      a->Append("company_visits", "v1", "notes", "Two bakers' assistants wanted in March.").ok());
 
   Record visit = GetRecord(a.store(), "company_visits", "v1");
   CHECK(visit.fields.at("employer").value == "e1");
@@ -46,16 +46,14 @@ TEST_CASE_METHOD(TwoTablets, "A prospecting visit to an employer is recorded wit
   CHECK(visit.fields.count("participants") == 0);
   CHECK(visit.fields.at("notes").entries.size() == 1);
   CHECK(GetRecord(a.store(), "employers", "e1").fields.at("siret").value == "73282932000074");
-  CHECK(a->Set("company_visits", "v1", "purpose", "lunch").code() ==
-        StatusCode::kInvalidArgument);
+  CHECK(a->Set("company_visits", "v1", "purpose", "lunch").code() == StatusCode::kInvalidArgument);
   CHECK(a->Set("company_visits", "v1", "date", "2025-13-01").code() ==
         StatusCode::kInvalidArgument);
   CHECK(a->Add("company_visits", "v1", "participants", "not an id").code() ==
         StatusCode::kInvalidArgument);
 }
 
-TEST_CASE_METHOD(TwoTablets,
-                 "Profiles proposed at one visit from two tablets offline are all kept",
+TEST_CASE_METHOD(TwoTablets, "Profiles proposed at one visit from two tablets offline are all kept",
                  "[core][employers]") {
   RecordEmployer(a);
   REQUIRE_OK(a->Put("company_visits", "v1",
@@ -94,7 +92,8 @@ TEST_CASE_METHOD(TwoTablets,
         StatusCode::kInvalidArgument);
 }
 
-TEST_CASE_METHOD(TwoTablets, "Erasing a participant takes them out of the visits that proposed them",
+TEST_CASE_METHOD(TwoTablets,
+                 "Erasing a participant takes them out of the visits that proposed them",
                  "[core][employers]") {
   RecordEmployer(a);
   REQUIRE_OK(a->Put("participants", "p1", {{"first_name", "Nadia"}}));

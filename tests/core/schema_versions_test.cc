@@ -34,8 +34,9 @@ struct TwoVersions {
                            {"preferred_language", "occitan"}}));
     REQUIRE_OK(newer->Add("participants", "p1", "barriers", "transport"));
     REQUIRE_OK(newer->Add("participants", "p1", "barriers", "housing"));
-    REQUIRE_OK(newer->Put("job_fairs", "e1",
-                          {{"name", "Forum emploi Lille"}, {"territory", "nord"}, {"sector", "retail"}}));
+    REQUIRE_OK(
+        newer->Put("job_fairs", "e1",
+                   {{"name", "Forum emploi Lille"}, {"territory", "nord"}, {"sector", "retail"}}));
     REQUIRE(newer->Append("job_fairs", "e1", "contacts", "Met the owner.").ok());
     newer.env().Advance(1'000);
     older.env().Advance(1'000);
@@ -47,7 +48,10 @@ Entry LiveEntry(std::string collection, std::string record, std::string field, H
                 std::string element = "") {
   return Entry{EntryKey{std::move(collection), std::move(record), std::move(field),
                         std::move(element), Stamp{hlc, "tab-new"}},
-               kind, true, std::move(value), {}};
+               kind,
+               true,
+               std::move(value),
+               {}};
 }
 
 }  // namespace
@@ -187,7 +191,8 @@ TEST_CASE_METHOD(TwoVersions,
   CHECK(p2.fields.at("phase").value == "post_exit");
   CHECK(p2.fields.at("territory").value == "nord");
   CHECK(GetRecord(older.store(), "interviews", "i2").fields.at("participant").value == "p2");
-  CHECK(GetRecord(older.store(), "job_fairs", "e2").fields.at("name").value == "Forum emploi Nîmes");
+  CHECK(GetRecord(older.store(), "job_fairs", "e2").fields.at("name").value ==
+        "Forum emploi Nîmes");
 
   // The server's forget of a record of a collection unknown here removes it like any other.
   REQUIRE_OK(older->ApplyPulled({}, {{"job_fairs", "e2"}}, {{"cursor", "8"}}));

@@ -23,8 +23,12 @@ inline const Schema& NewerSchema() {
         if (f.name == "validation") f.values.push_back("archived");
       }
       if (c.name == "participants") {
-        c.fields.push_back(FieldSpec{"preferred_language", FieldKind::kRegister, FieldType::kText,
-                                     Sensitivity::kPersonal, {}, false});
+        c.fields.push_back(FieldSpec{"preferred_language",
+                                     FieldKind::kRegister,
+                                     FieldType::kText,
+                                     Sensitivity::kPersonal,
+                                     {},
+                                     false});
       }
     }
     CollectionSpec fairs;
@@ -32,12 +36,16 @@ inline const Schema& NewerSchema() {
     fairs.belongs_to_participant = false;
     fairs.fields = {
         FieldSpec{"name", FieldKind::kRegister, FieldType::kText, Sensitivity::kNone, {}, false},
-        FieldSpec{"territory", FieldKind::kRegister, FieldType::kText, Sensitivity::kNone, {},
+        FieldSpec{
+            "territory", FieldKind::kRegister, FieldType::kText, Sensitivity::kNone, {}, false},
+        FieldSpec{"sector",
+                  FieldKind::kRegister,
+                  FieldType::kEnum,
+                  Sensitivity::kNone,
+                  {"care", "construction", "retail", "other"},
                   false},
-        FieldSpec{"sector", FieldKind::kRegister, FieldType::kEnum, Sensitivity::kNone,
-                  {"care", "construction", "retail", "other"}, false},
-        FieldSpec{"contacts", FieldKind::kLog, FieldType::kText, Sensitivity::kPersonal, {},
-                  false}};
+        FieldSpec{
+            "contacts", FieldKind::kLog, FieldType::kText, Sensitivity::kPersonal, {}, false}};
     collections.push_back(std::move(fairs));
     return new Schema(std::move(collections));
   }();

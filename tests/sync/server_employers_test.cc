@@ -19,16 +19,16 @@ TEST_CASE("Employers and company visits reach the tablets of their territory and
 
   const std::string employer = (*a)->NewId(), visit = (*a)->NewId(), far = (*a)->NewId();
   const std::string participant = (*a)->NewId(), followup = (*a)->NewId();
-  SYNC_REQUIRE_OK((*a)->Put("employers", employer,
-                            {{"name", "Boulangerie Martin"}, {"territory", kNorth}}));
+  SYNC_REQUIRE_OK(
+      (*a)->Put("employers", employer, {{"name", "Boulangerie Martin"}, {"territory", kNorth}}));
   SYNC_REQUIRE_OK((*a)->Put("employers", far, {{"name", "Garage Roux"}, {"territory", kSouth}}));
   SYNC_REQUIRE_OK((*a)->Put("company_visits", visit,
                             {{"employer", employer},
                              {"adviser", "adviser-a"},
                              {"purpose", "prospecting"},
                              {"territory", kNorth}}));
-  SYNC_REQUIRE_OK((*a)->Put("participants", participant,
-                            {{"referent", "adviser-a"}, {"territory", kNorth}}));
+  SYNC_REQUIRE_OK(
+      (*a)->Put("participants", participant, {{"referent", "adviser-a"}, {"territory", kNorth}}));
   SYNC_REQUIRE_OK((*a)->Put("followups", followup,
                             {{"participant", participant},
                              {"employer_id", employer},

@@ -36,11 +36,11 @@ struct NewerRecords {
                                {"phase", "post_exit"},
                                {"preferred_language", "occitan"}}));
     SYNC_REQUIRE_OK(store.Add("participants", participant, "barriers", "transport"));
-    SYNC_REQUIRE_OK(store.Put("interviews", interview,
-                              {{"participant", participant}, {"phase", "post_exit"}}));
-    SYNC_REQUIRE_OK(store.Put("job_fairs", fair_north,
-                              {{"name", "Forum emploi Lille"}, {"territory", kNorth},
-                               {"sector", "retail"}}));
+    SYNC_REQUIRE_OK(
+        store.Put("interviews", interview, {{"participant", participant}, {"phase", "post_exit"}}));
+    SYNC_REQUIRE_OK(
+        store.Put("job_fairs", fair_north,
+                  {{"name", "Forum emploi Lille"}, {"territory", kNorth}, {"sector", "retail"}}));
     SYNC_REQUIRE_OK(store.Put("job_fairs", fair_south,
                               {{"name", "Forum emploi Nîmes"}, {"territory", kSouth}}));
   }
@@ -56,9 +56,10 @@ FieldValue FieldOf(Tablet& tablet, const std::string& collection, const std::str
 
 }  // namespace
 
-TEST_CASE("Tablets on a newer schema sync through carnet-server on the previous one, an older "
-          "tablet with them",
-          "[server][versions][process]") {
+TEST_CASE(
+    "Tablets on a newer schema sync through carnet-server on the previous one, an older "
+    "tablet with them",
+    "[server][versions][process]") {
   TempDir dir;
   TestStore store{dir};
   const std::vector<std::string> tokens = {
@@ -85,8 +86,7 @@ TEST_CASE("Tablets on a newer schema sync through carnet-server on the previous 
   FieldValue phase = FieldOf(older, "participants", made.participant, "phase");
   CHECK(phase.value == "post_exit");
   CHECK(phase.unknown);
-  CHECK(FieldOf(older, "participants", made.participant, "preferred_language").value ==
-        "occitan");
+  CHECK(FieldOf(older, "participants", made.participant, "preferred_language").value == "occitan");
   CHECK(FieldOf(older, "participants", made.participant, "barriers").elements ==
         std::vector<std::string>{"transport"});
   CHECK(FieldOf(older, "interviews", made.interview, "phase").value == "post_exit");
@@ -160,13 +160,12 @@ TEST_CASE("What the server cannot merge is refused as update needed and stays in
   auto hooked = std::make_unique<HookedTransport>(
       CurlTo(server.url()), [](int, const HttpRequest& request, Transport& real) {
         if (request.path != "/v1/push") return real.Post(request);
-        std::optional<wire::Format> format = wire::FormatFromContentType(
-            [&] {
-              for (const auto& [name, value] : request.headers) {
-                if (name == "Content-Type") return value;
-              }
-              return std::string();
-            }());
+        std::optional<wire::Format> format = wire::FormatFromContentType([&] {
+          for (const auto& [name, value] : request.headers) {
+            if (name == "Content-Type") return value;
+          }
+          return std::string();
+        }());
         REQUIRE(format.has_value());
         wire::PushRequest push;
         SYNC_REQUIRE_OK(wire::Decode(request.body, *format, &push));
@@ -193,10 +192,16 @@ TEST_CASE_METHOD(ScriptedFixture,
                  "needed, nothing of its batch applied",
                  "[server][versions]") {
   const Stamp stamp{MakeHlc(tablet.env().NowMillis(), 0), "tab-new"};
-  Entry known{EntryKey{"participants", "p1", "first_name", "", stamp}, FieldKind::kRegister, true,
-              "Nadia", {}};
-  Entry strange{EntryKey{"participants", "p1", "scores", "", stamp}, static_cast<FieldKind>(3),
-                true, "12", {}};
+  Entry known{EntryKey{"participants", "p1", "first_name", "", stamp},
+              FieldKind::kRegister,
+              true,
+              "Nadia",
+              {}};
+  Entry strange{EntryKey{"participants", "p1", "scores", "", stamp},
+                static_cast<FieldKind>(3),
+                true,
+                "12",
+                {}};
   server.Otherwise("/v1/push", AcknowledgePush(&tablet.env()));
   server.Otherwise("/v1/pull", PullAnswer(&tablet.env(), {known, strange}, 2));
   tablet.Connect(server.url());
