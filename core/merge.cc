@@ -90,11 +90,18 @@ Status ValidateEntry(const Schema& schema, const Entry& entry) {
     return InvalidArgument("entry " + key.collection + "/" + key.record + "/" + key.field + " " +
                            StampToString(key.stamp) + ": " + why);
   };
+  if (static_cast<int>(entry.kind) < 0 || static_cast<int>(entry.kind) > 2) {
+    // Its merge rule is not known here: storing it would be guessing.
+    return Status(StatusCode::kUpdateNeeded,
+                  "entry " + key.collection + "/" + key.record + "/" + key.field +
+                      ": unknown field kind " + std::to_string(static_cast<int>(entry.kind)) +
+                      ", made by a newer version of Carnet: update the app");
+  }
+  // A collection missing from the schema is a newer app's: kept and passed on like its fields.
+  if (!IsValidName(key.collection)) return bad("invalid collection name");
   const CollectionSpec* collection = schema.Find(key.collection);
-  if (collection == nullptr) return bad("unknown collection");
   if (!IsValidRecordId(key.record)) return bad("invalid record id");
   if (!IsValidDeviceId(key.stamp.device) || key.stamp.hlc == 0) return bad("malformed stamp");
-  if (static_cast<int>(entry.kind) < 0 || static_cast<int>(entry.kind) > 2) return bad("bad kind");
   if (entry.refs.size() > kMaxRefs) return bad("too many refs");
   for (const Stamp& ref : entry.refs) {
     if (!IsValidDeviceId(ref.device) || ref.hlc == 0) return bad("malformed ref");
@@ -109,16 +116,16 @@ Status ValidateEntry(const Schema& schema, const Entry& entry) {
   }
   if (!IsValidName(key.field)) return bad("invalid field name");
   if (entry.kind != FieldKind::kSet && !key.element.empty()) return bad("element outside a set");
-  const FieldSpec* field = collection->Find(key.field);
+  const FieldSpec* field = collection ? collection->Find(key.field) : nullptr;
   if (field == nullptr) return Status::Ok();  // a newer app's field: kept and passed on
   if (field->kind != entry.kind) return bad("kind does not match the schema");
   if (entry.kind == FieldKind::kSet) {
-    Status s = ValidateValue(*field, key.element);
+    Status s = ValidateReceivedValue(*field, key.element);
     if (!s.ok()) return bad(s.message());
   } else if (entry.value) {
     FieldSpec text = *field;
     if (entry.kind == FieldKind::kLog) text.type = FieldType::kText;
-    Status s = ValidateValue(text, *entry.value);
+    Status s = ValidateReceivedValue(text, *entry.value);
     if (!s.ok()) return bad(s.message());
   }
   return Status::Ok();
@@ -126,8 +133,9 @@ Status ValidateEntry(const Schema& schema, const Entry& entry) {
 
 int ValueRank(const FieldSpec& field, const std::optional<std::string>& value) {
   if (!value) return -1;
+  // A newer app adds a forward-only state after the ones it keeps, never between them.
   auto it = std::find(field.values.begin(), field.values.end(), *value);
-  return it == field.values.end() ? -1 : static_cast<int>(it - field.values.begin());
+  return static_cast<int>(it - field.values.begin());
 }
 
 const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& heads) {

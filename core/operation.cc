@@ -46,10 +46,16 @@ Status ValidateOperation(const Schema& schema, const Operation& op) {
   if (!IsValidDeviceId(op.device)) return bad("invalid device id");
   if (op.seq == 0) return bad("sequence numbers start at 1");
   if (op.hlc == 0) return bad("missing clock stamp");
-  if (static_cast<uint8_t>(op.kind) < 1 || static_cast<uint8_t>(op.kind) > 7)
-    return bad("unknown operation kind");
+  if (static_cast<uint8_t>(op.kind) < 1 || static_cast<uint8_t>(op.kind) > 7) {
+    // Its merge rule is not known here: storing it would be guessing.
+    return Status(StatusCode::kUpdateNeeded,
+                  "operation " + op.device + "#" + std::to_string(op.seq) +
+                      ": unknown operation kind " + std::to_string(static_cast<int>(op.kind)) +
+                      ", made by a newer version of Carnet: update the app");
+  }
+  // A collection missing from the schema is a newer app's: kept and passed on like its fields.
+  if (!IsValidName(op.collection)) return bad("invalid collection name");
   const CollectionSpec* collection = schema.Find(op.collection);
-  if (collection == nullptr) return bad("unknown collection '" + op.collection + "'");
   if (!IsValidRecordId(op.record)) return bad("invalid record id");
   if (op.refs.size() > kMaxRefs) return bad("too many refs");
   for (const Stamp& ref : op.refs) {
@@ -75,7 +81,7 @@ Status ValidateOperation(const Schema& schema, const Operation& op) {
   if ((op.kind == OpKind::kRedact && op.refs.size() != 1) ||
       (op.kind == OpKind::kAppend && op.refs.size() > 1))
     return bad("a redaction names one entry, a revision at most one");
-  const FieldSpec* field = collection->Find(op.field);
+  const FieldSpec* field = collection ? collection->Find(op.field) : nullptr;
   if (field == nullptr) {
     // A newer app's field: kept and passed on as its operation kind says.
     if (set_op && op.element.size() > kMaxValueBytes) return bad("element too large");
@@ -86,12 +92,12 @@ Status ValidateOperation(const Schema& schema, const Operation& op) {
                " field '" + op.field + "'");
   }
   if (set_op) {
-    Status s = ValidateValue(*field, op.element);
+    Status s = ValidateReceivedValue(*field, op.element);
     if (!s.ok()) return bad(s.message());
   } else if (op.value) {
     FieldSpec text = *field;
     if (op.kind == OpKind::kAppend) text.type = FieldType::kText;
-    Status s = ValidateValue(text, *op.value);
+    Status s = ValidateReceivedValue(text, *op.value);
     if (!s.ok()) return bad(s.message());
   }
   return Status::Ok();

@@ -42,6 +42,8 @@ const std::vector<std::string> kPhases = {"assessment",           "life_project"
                                           "job_search",           "in_work_followup"};
 const std::vector<std::string> kYesNoDeclined = {"yes", "no", "declined"};
 const std::vector<std::string> kValidation = {"draft", "validated", "exported"};
+// The in-work follow-up's formal interviews: employer, employee and adviser, or two of them.
+const std::vector<std::string> kInterviewFormats = {"tripartite", "bipartite"};
 
 Schema BuildProgramme() {
   using T = FieldType;
@@ -103,16 +105,35 @@ Schema BuildProgramme() {
                 Enum("status", {"registered", "present", "excused", "absent"}),
                 Log("evidence", S::kPersonal)},
                "participant", true));
+  // `employer` is the name as typed before employers were records; `employer_id` names the
+  // record. A subsidised contract is a CAE or a CIE; "subsidised" stays for those recorded before.
   c.push_back(Collection("followups",
                {Reg("participant", T::kRef), Reg("employer", T::kText),
+                Reg("employer_id", T::kRef),
                 Enum("contract", {"open_ended", "fixed_term_6m_plus", "fixed_term_under_6m",
                                   "temp_work", "subsidised", "integration_activity",
-                                  "business_creation", "training"}),
+                                  "business_creation", "training", "subsidised_cae",
+                                  "subsidised_cie"}),
                 Reg("start_date", T::kDate), Reg("planned_end", T::kDate),
                 Reg("hours_per_week", T::kInteger), Reg("month_1_date", T::kDate),
-                Log("month_1_notes", S::kSocial), Reg("month_5_date", T::kDate),
+                Enum("month_1_format", kInterviewFormats), Log("month_1_notes", S::kSocial),
+                Reg("month_5_date", T::kDate), Enum("month_5_format", kInterviewFormats),
                 Log("month_5_notes", S::kSocial)},
                "participant", true));
+  // Employers and company visits go by territory, like workshops; a visit may propose nobody
+  // (prospecting).
+  c.push_back(Collection("employers",
+               {Reg("name", T::kText), Reg("siret", T::kText), Reg("address", T::kText),
+                Reg("commune", T::kText), Reg("sector", T::kText),
+                Reg("contact_name", T::kText), Reg("contact_phone", T::kText),
+                Reg("contact_email", T::kText), Reg("territory", T::kText)},
+               "", false));
+  c.push_back(Collection("company_visits",
+               {Reg("employer", T::kRef), Reg("adviser", T::kText), Reg("date", T::kDate),
+                Enum("purpose", {"prospecting", "placement", "in_work_followup"}),
+                SetOf("participants", T::kRef), Log("notes", S::kSocial),
+                Reg("territory", T::kText)},
+               "", false));
   {
     CollectionSpec exits = Collection("exits",
                          {Reg("participant", T::kRef), Reg("exit_date", T::kDate),
@@ -285,6 +306,20 @@ Status ValidateValue(const FieldSpec& field, std::string_view value) {
       return bad("'" + std::string(value) + "' is not a record id");
   }
   return bad("unknown type");
+}
+
+bool IsKnownValue(const FieldSpec& field, std::string_view value) {
+  return field.type != FieldType::kEnum ||
+         std::find(field.values.begin(), field.values.end(), value) != field.values.end();
+}
+
+Status ValidateReceivedValue(const FieldSpec& field, std::string_view value) {
+  if (IsKnownValue(field, value)) return ValidateValue(field, value);
+  // A name is valid UTF-8 and within every size limit.
+  if (IsValidName(value)) return Status::Ok();
+  return InvalidArgument("field '" + field.name + "' (enum): '" +
+                         std::string(value.substr(0, 100)) +
+                         "' is neither one of the allowed values nor a newer one's name");
 }
 
 std::string AttendanceId(std::string_view session_id, std::string_view participant_id) {

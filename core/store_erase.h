@@ -10,7 +10,7 @@
 namespace carnet {
 
 // The participant id and the records named by an erasure are well formed.
-Status ValidateErasure(const Schema& schema, const Erasure& erasure);
+Status ValidateErasure(const Erasure& erasure);
 
 // Outside any transaction, before the erasure's own: erases the participant's health key
 // (Store::EraseParticipantKey, core/ENCRYPTION.md), which commits by itself. It can be done

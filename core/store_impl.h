@@ -20,6 +20,11 @@ namespace carnet {
 // The one key Store::Wipe leaves in meta (store_wipe.cc): when it ran.
 extern const char* const kWipedMetaKey;
 
+// Every column of an entry row, in the order ReadEntry (store_read.cc) reads them.
+inline constexpr const char* kEntryColumns =
+    "SELECT collection, record, field, element, stamp, kind, live, value, refs FROM entries ";
+Result<Entry> ReadEntry(const sqlite::Statement& st);
+
 class Store::Impl {
  public:
   Impl(const StoreOptions& options, std::unique_ptr<sqlite::Database> db);
@@ -78,6 +83,11 @@ class Store::Impl {
   // Back in clear. False when the entry was sealed with a participant key since erased: it
   // reads as absent. kCorruption when it does not open.
   Result<bool> Unseal(Entry* entry);
+  // As Unseal, whatever the class of the entry's field: the entry must be sealed.
+  Result<bool> OpenSealed(Entry* entry);
+  // After an app update: opens the values the previous version sealed as a newer app's (their
+  // class was unknown to it) that this schema keeps in clear (store_reclass.cc).
+  Status OpenNowClear();
   Status Unseal(Operation* op);
   // A stored value of the entry `from`, sealed anew for the same place at stamp `to`.
   Result<std::optional<std::string>> Reseal(const EntryKey& from, const Stamp& to,

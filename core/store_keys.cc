@@ -161,6 +161,7 @@ Status Store::Impl::InitializeKeys() {
     keys_by_id_.emplace(store_key_id_, crypto::DataKey::Derive(store_key_id_, *key));
     encrypted_ = true;
     CARNET_RETURN_IF_ERROR(OpenLease(true));
+    CARNET_RETURN_IF_ERROR(OpenNowClear());
     // An erasure whose scrub was cut short: finished now, or at the next erasure or open.
     Status scrubbed = FinishScrub();
     if (!scrubbed.ok()) {
@@ -411,6 +412,10 @@ Status Store::Impl::Seal(Entry* entry) {
 
 Result<bool> Store::Impl::Unseal(Entry* entry) {
   if (ProtectionOf(entry->key.collection, entry->key.field) == Protection::kClear) return true;
+  return OpenSealed(entry);
+}
+
+Result<bool> Store::Impl::OpenSealed(Entry* entry) {
   const std::string place = ValueAd(entry->key);  // with the element as stored
   if (entry->kind == FieldKind::kSet) {
     Result<const crypto::DataKey*> key = KeyById(crypto::ElementKeyId(entry->key.element));

@@ -7,11 +7,6 @@
 #include "core/store_impl.h"
 
 namespace carnet {
-namespace {
-
-constexpr const char* kEntryColumns =
-    "SELECT collection, record, field, element, stamp, kind, live, value, refs FROM entries ";
-
 Result<Entry> ReadEntry(const sqlite::Statement& st) {
   Entry e;
   e.key.collection = st.Text(0);
@@ -29,6 +24,8 @@ Result<Entry> ReadEntry(const sqlite::Statement& st) {
   e.refs = std::move(refs.value());
   return e;
 }
+
+namespace {
 
 // The entries the statement selects (in key order), in clear; those sealed with an erased key
 // are left out.
@@ -57,6 +54,30 @@ Result<std::vector<Entry>> ReadAll(Store::Impl* impl, sqlite::Statement* st) {
               [](const Entry& a, const Entry& b) { return a.key < b.key; });
   }
   return entries;
+}
+
+// Whether the collection may be read: the schema's, or a newer app's this store holds.
+Status CheckReadable(Store::Impl* impl, const std::string& collection) {
+  if (impl->schema_->Find(collection) != nullptr) return Status::Ok();
+  if (IsValidName(collection)) {
+    Result<sqlite::Statement*> st =
+        impl->db_->Prepare("SELECT 1 FROM entries WHERE collection = ? LIMIT 1");
+    if (!st.ok()) return st.status();
+    (*st)->Bind(1, collection);
+    Status status;
+    const bool held = (*st)->Step(&status);
+    (*st)->Reset();
+    CARNET_RETURN_IF_ERROR(status);
+    if (held) return Status::Ok();
+  }
+  return InvalidArgument("unknown collection '" + collection + "'");
+}
+
+// Whether the schema knows the field and every element of its set.
+bool KnowsElements(const FieldSpec* spec, const std::set<std::string>& elements) {
+  return spec != nullptr && std::all_of(elements.begin(), elements.end(), [&](const std::string& e) {
+           return IsKnownValue(*spec, e);
+         });
 }
 
 }  // namespace
@@ -110,6 +131,8 @@ Result<Record> Store::Impl::BuildRecord(const std::string& collection, const std
         value.value = winner.value;
         value.stamp = winner.key.stamp;
         value.in_conflict = !RegisterLosers(field_spec, live, winner).empty();
+        value.unknown =
+            field_spec == nullptr || (winner.value && !IsKnownValue(*field_spec, *winner.value));
       }
     } else if (kind == FieldKind::kSet) {
       std::set<std::string> present;
@@ -118,10 +141,12 @@ Result<Record> Store::Impl::BuildRecord(const std::string& collection, const std
         FieldValue& value = record.fields[field];
         value.kind = kind;
         value.elements.assign(present.begin(), present.end());
+        value.unknown = !KnowsElements(field_spec, present);
       }
     } else {
       FieldValue value;
       value.kind = kind;
+      value.unknown = field_spec == nullptr;
       for (size_t k = i; k < end; ++k) {
         const Entry& e = entries[k];
         LogEntry entry{e.key.stamp, e.value.value_or(""), !e.live, std::nullopt};
@@ -140,9 +165,7 @@ Result<Record> Store::Impl::BuildRecord(const std::string& collection, const std
 Result<Record> Store::Get(const std::string& collection, const std::string& id) {
   std::lock_guard<std::recursive_mutex> lock(impl_->mutex_);
   CARNET_RETURN_IF_ERROR(impl_->CheckLease());
-  if (impl_->schema_->Find(collection) == nullptr) {
-    return InvalidArgument("unknown collection '" + collection + "'");
-  }
+  CARNET_RETURN_IF_ERROR(CheckReadable(impl_.get(), collection));
   Result<std::vector<Entry>> entries = impl_->LoadRecord(collection, id);
   if (!entries.ok()) return entries.status();
   if (entries->empty()) return NotFound(collection + " " + id + " does not exist");
@@ -155,9 +178,7 @@ Result<Record> Store::Get(const std::string& collection, const std::string& id) 
 Result<std::vector<Record>> Store::List(const std::string& collection) {
   std::lock_guard<std::recursive_mutex> lock(impl_->mutex_);
   CARNET_RETURN_IF_ERROR(impl_->CheckLease());
-  if (impl_->schema_->Find(collection) == nullptr) {
-    return InvalidArgument("unknown collection '" + collection + "'");
-  }
+  CARNET_RETURN_IF_ERROR(CheckReadable(impl_.get(), collection));
   Result<sqlite::Statement*> st = impl_->db_->Prepare(
       std::string(kEntryColumns) + "WHERE collection = ? ORDER BY record, field, element, stamp");
   if (!st.ok()) return st.status();

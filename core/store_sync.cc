@@ -156,11 +156,12 @@ Result<ApplyStats> Store::ApplyPulled(
     newest = std::max(newest, e.key.stamp.hlc);
   }
   for (const auto& [collection, id] : forget) {
-    if (impl_->schema_->Find(collection) == nullptr || !IsValidRecordId(id)) {
-      return InvalidArgument("cannot forget " + collection + " " + id + ": no such record kind");
+    // A collection the schema does not know is a newer app's, which this replica keeps too.
+    if (!IsValidName(collection) || !IsValidRecordId(id)) {
+      return InvalidArgument("cannot forget " + collection + " " + id + ": not a record");
     }
   }
-  for (const Erasure& e : erase) CARNET_RETURN_IF_ERROR(ValidateErasure(*impl_->schema_, e));
+  for (const Erasure& e : erase) CARNET_RETURN_IF_ERROR(ValidateErasure(e));
   for (const Erasure& e : erase) CARNET_RETURN_IF_ERROR(EraseKeyBeforeErasure(*impl_, e));
   CARNET_RETURN_IF_ERROR(impl_->BeginTransaction());
   ApplyStats stats;

@@ -230,8 +230,26 @@ Status AminaOffline(carnet::Store& s, Cast& cast) {
   if (!tx.ok()) return tx.status();
   CARNET_RETURN_IF_ERROR(Interview(*tx, cast.visit, cast.julien, "2025-03-14T11:00:00Z", "company",
                                    "job_search", "The bakery may hire him in April."));
+  cast.employer = s.NewId();
+  cast.names[cast.employer] = "Boulangerie Martin";
+  CARNET_RETURN_IF_ERROR(tx->Put("employers", cast.employer,
+                                 {{"name", "Boulangerie Martin"},
+                                  {"commune", "Saint-Aubin"},
+                                  {"sector", "bakery"},
+                                  {"contact_name", "Mme Martin"},
+                                  {"territory", kTerritory}}));
+  cast.company_visit = s.NewId();
+  cast.names[cast.company_visit] = "Amina's visit to the bakery";
+  CARNET_RETURN_IF_ERROR(tx->Put("company_visits", cast.company_visit,
+                                 {{"employer", cast.employer},
+                                  {"adviser", "amina"},
+                                  {"date", "2025-03-14"},
+                                  {"purpose", "placement"},
+                                  {"territory", kTerritory}}));
+  CARNET_RETURN_IF_ERROR(tx->Add("company_visits", cast.company_visit, "participants", cast.julien));
   CARNET_RETURN_IF_ERROR(tx->Commit());
-  std::printf("tablet-amina: a new interview, Julien's company visit\n");
+  std::printf("tablet-amina: a new interview, Julien's company visit; the employer, Boulangerie "
+              "Martin, and the visit, Julien's profile proposed\n");
   return Status::Ok();
 }
 

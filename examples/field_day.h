@@ -28,6 +28,8 @@ struct Cast {
   std::string nadia, julien, sophie;  // participants
   std::string interview;              // Nadia's interview, deleted and edited offline
   std::string visit;                  // Julien's company visit, recorded offline
+  std::string employer;               // the bakery Amina visits, Julien's profile proposed there
+  std::string company_visit;          // that visit, synced by territory
   std::string workshop;
   std::map<std::string, std::string> names;  // record id -> readable name
 };

@@ -115,6 +115,17 @@ bool Report(const std::vector<Tablet*>& tablets, const Cast& cast, const std::st
     return RegisterOf(*t.store, "interviews", cast.visit, "place") + ", " + std::to_string(count) +
            " note";
   });
+  Fact(tablets, NameOf(names, cast.company_visit), [&](Tablet& t) {
+    Result<carnet::Record> record = t.store->Get("company_visits", cast.company_visit);
+    if (!record.ok()) return "(" + record.status().ToString() + ")";
+    std::vector<std::string> proposed;
+    for (const std::string& id : record->fields["participants"].elements) {
+      proposed.push_back(NameOf(names, id));
+    }
+    return RegisterOf(*t.store, "company_visits", cast.company_visit, "purpose") + ", at " +
+           NameOf(names, record->fields["employer"].value.value_or("")) +
+           ", proposed: " + Joined(proposed);
+  });
   Fact(tablets, "CV workshop, registered", [&](Tablet& t) {
     Result<carnet::Record> record = t.store->Get("workshops", cast.workshop);
     if (!record.ok()) return "(" + record.status().ToString() + ")";

@@ -151,6 +151,21 @@ void AppendFieldValue(std::string* out, const FieldValue& field) {
   out->append("null");
 }
 
+// The names of the record's fields that are `flagged`, as a JSON array under `key`.
+void AppendFieldNames(std::string* out, std::string_view key, const Record& record,
+                      bool FieldValue::*flagged) {
+  AppendKey(out, key);
+  out->push_back('[');
+  bool first = true;
+  for (const auto& [name, field] : record.fields) {
+    if (!(field.*flagged)) continue;
+    if (!first) out->push_back(',');
+    first = false;
+    AppendString(out, name);
+  }
+  out->push_back(']');
+}
+
 void AppendRecord(std::string* out, const Record& record) {
   out->push_back('{');
   AppendText(out, "collection", record.collection);
@@ -162,16 +177,9 @@ void AppendRecord(std::string* out, const Record& record) {
     AppendFieldValue(out, field);
   }
   out->push_back('}');
-  AppendKey(out, "in_conflict");
-  out->push_back('[');
-  bool first = true;
-  for (const auto& [name, field] : record.fields) {
-    if (!field.in_conflict) continue;
-    if (!first) out->push_back(',');
-    first = false;
-    AppendString(out, name);
-  }
-  out->append("]}");
+  AppendFieldNames(out, "in_conflict", record, &FieldValue::in_conflict);
+  AppendFieldNames(out, "unknown", record, &FieldValue::unknown);
+  out->push_back('}');
 }
 
 // One side of a conflict: {"value":…,"stamp":…,"device":…}.

@@ -32,8 +32,8 @@ Result<RecordScope> ScopeTracker::Compute(const std::string& collection,
                                           const std::string& record) {
   if (collection == "participants") return RecordScope{record, std::nullopt};
   const CollectionSpec* spec = schema_->Find(collection);
-  if (spec == nullptr) return RecordScope{};
-  if (spec->belongs_to_participant) {
+  // A newer app's collection goes by its `territory` field if it has one (PROTOCOL.md, Scope).
+  if (spec != nullptr && spec->belongs_to_participant) {
     Result<std::optional<std::string>> participant = Winner(collection, record, spec->participant_field);
     if (!participant.ok()) return participant.status();
     return RecordScope{*participant, std::nullopt};

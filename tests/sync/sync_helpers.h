@@ -66,11 +66,11 @@ inline std::unique_ptr<Transport> CurlTo(const std::string& url, int total_timeo
 }
 
 // One tablet: its clock, its store file (encrypted at rest, its master key in the process's key
-// store), and a sync client to a server.
+// store), and a sync client to a server. `schema`: the app's, Schema::Programme() when null.
 class Tablet {
  public:
   Tablet(const TempDir& dir, const std::string& device, int64_t start_ms = kTabletStartMs,
-         uint64_t seed = 1, int lease_days = 0)
+         uint64_t seed = 1, int lease_days = 0, const Schema* schema = nullptr)
       : env_(start_ms, seed) {
     StoreOptions options;
     options.path = dir.File(device + ".db");
@@ -78,6 +78,7 @@ class Tablet {
     options.env = &env_;
     options.key_store = &ProcessKeyStore();
     options.lease_days = lease_days;
+    options.schema = schema;
     Result<std::unique_ptr<Store>> store = Store::Open(options);
     SYNC_REQUIRE_OK(store);
     store_ = std::move(store.value());

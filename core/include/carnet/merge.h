@@ -60,7 +60,9 @@ std::vector<Entry> MergeOperation(const Operation& op, const std::vector<Entry>&
 // includes it.
 std::optional<Entry> MergeEntry(const Entry& incoming, const Entry* existing);
 
-// Structural and schema checks of an entry received from elsewhere, as for operations.
+// Structural and schema checks of an entry received from elsewhere, as for operations
+// (ValidateOperation): a newer app's collections, fields and enum values pass; a field kind this
+// build does not know is refused with kUpdateNeeded.
 Status ValidateEntry(const Schema& schema, const Entry& entry);
 
 // The winner among the live heads of a register, by (rank, stamp) for forward-only fields and by
@@ -73,7 +75,9 @@ const Entry& RegisterWinner(const FieldSpec* field, const std::vector<Entry>& he
 std::vector<const Entry*> RegisterLosers(const FieldSpec* field, const std::vector<Entry>& heads,
                                          const Entry& winner);
 
-// The position of `value` among the field's allowed values; -1 for none or an unknown value.
+// The position of `value` among the field's allowed values; -1 for none. A value the schema does
+// not know (a newer app's) ranks after every known one: a newer schema adds forward-only states
+// after those it keeps, so the state moved on, and a record it freezes stays frozen here.
 int ValueRank(const FieldSpec& field, const std::optional<std::string>& value);
 
 // One line describing an entry (tab-separated, escaped, newline-terminated): the unit of the

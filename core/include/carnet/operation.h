@@ -50,9 +50,10 @@ struct Operation {
 
 constexpr size_t kMaxRefs = 4096;
 
-// Structural and schema checks of an operation received from elsewhere. Fields the schema does
-// not know are accepted (a newer app's fields are kept and passed on, never dropped); known ones
-// must match their kind and type.
+// Structural and schema checks of an operation received from elsewhere. Collections, fields and
+// enum values the schema does not know are accepted (a newer app's are kept and passed on, never
+// dropped); known fields must match their kind and type. An operation kind this build does not
+// know is refused with kUpdateNeeded: its merge rule cannot be guessed.
 Status ValidateOperation(const Schema& schema, const Operation& op);
 
 }  // namespace carnet

@@ -89,8 +89,18 @@ bool IsValidName(std::string_view name);
 bool IsValidRecordId(std::string_view id);
 bool IsValidDeviceId(std::string_view id);
 
-// Whether `value` is acceptable for `field` (type, enum membership, size).
+// Whether `value` is acceptable for `field` (type, enum membership, size): what a local change
+// may write.
 Status ValidateValue(const FieldSpec& field, std::string_view value);
+
+// As ValidateValue, for a value received from another replica, whose app may be newer: an enum
+// value this schema does not know is accepted when it has the form of one (a name, see
+// IsValidName), to be kept and passed on untouched. Every other check holds.
+Status ValidateReceivedValue(const FieldSpec& field, std::string_view value);
+
+// Whether this schema knows `value` of `field`: false only for an enum value outside `values`
+// (a newer app's).
+bool IsKnownValue(const FieldSpec& field, std::string_view value);
 
 // The id of the attendance record of one participant at one workshop session: the same on every
 // tablet, so two advisers recording the same attendance offline touch the same record.

@@ -66,6 +66,11 @@ struct FieldValue {
   bool in_conflict = false;            // register: other concurrent values are kept for review
   std::vector<std::string> elements;   // set: present elements, sorted
   std::vector<LogEntry> entries;       // log: entries by stamp, redacted ones included
+  // Holds what this build's schema does not know, received from a newer app and kept as it came
+  // (core/README.md, Mixed versions): a field or collection missing from the schema (its kind
+  // is the one its entries carry), a register whose value is an enum value outside the field's
+  // values, or a set with such an element. Shown as it is; never an error.
+  bool unknown = false;
 };
 
 struct Record {
@@ -196,9 +201,12 @@ class Store {
                  std::optional<std::string> value);
   Status ResolveDeleted(const std::string& collection, const std::string& id, bool keep_deleted);
 
-  // kNotFound for a record never seen or deleted.
+  // kNotFound for a record never seen or deleted. A collection the schema does not know is
+  // readable once this store holds records of it (a newer app's, received by sync), every field
+  // flagged unknown; any other name is refused with kInvalidArgument, so a typo stays an error.
   Result<Record> Get(const std::string& collection, const std::string& id);
-  // Records not deleted, by id. With `field`, only those whose register `field` equals `value`.
+  // Records not deleted, by id, of a collection as for Get. With `field`, only those whose
+  // register `field` equals `value`.
   Result<std::vector<Record>> List(const std::string& collection);
   Result<std::vector<Record>> Query(const std::string& collection, const std::string& field,
                                     const std::string& value);

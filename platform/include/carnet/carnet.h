@@ -261,9 +261,17 @@ CARNET_API carnet_code carnet_attendance_id(const char* session, const char* par
  *               "barriers": ["childcare", "mobility"],       (set: its elements, sorted)
  *               "notes": [{"stamp": "1732300000000.3@tab-1", "text": "…", "redacted": false,
  *                          "revises": null}]},               (log: its entries, by stamp)
- *    "in_conflict": ["phase"]}                               (registers with conflicts)
+ *    "in_conflict": ["phase"],                               (registers with conflicts)
+ *    "unknown": ["phase"]}                                   (what this schema does not know)
  * Only fields ever written appear; a cleared register reads null. Strings are valid UTF-8
  * whatever was stored.
+ *
+ * Mixed versions (core/README.md): a newer app's field, enum value or set element, received by
+ * sync, is shown as it came, its field named in "unknown" (its kind the one received); so is
+ * every field of a newer app's collection, which carnet_record_get/list read once the store
+ * holds records of it (CARNET_INVALID_ARGUMENT for a collection name known and held nowhere).
+ * A local write of them is refused with CARNET_INVALID_ARGUMENT; a batch holding something of
+ * a kind this library cannot merge fails the sync with CARNET_UPDATE_NEEDED.
  */
 
 /* The record, into *out_json (free with carnet_free). CARNET_NOT_FOUND for a record never
