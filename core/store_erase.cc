@@ -39,6 +39,39 @@ Result<bool> Exists(sqlite::Database& db, const std::string& sql,
 constexpr const char* kNamesSql =
     "collection = ? AND field = +? AND (element = ? OR value = CAST(? AS BLOB))";
 
+// A newer app's fields (core/README.md, Mixed versions) may name the participant too: their
+// type being unknown here, any value or element that is their id does. Sealed at rest (their
+// class is unknown too), each is opened to be compared. Returns how many entries went.
+Result<size_t> EraseFromUnknownFields(Store::Impl& impl, const std::string& participant) {
+  std::vector<Entry> naming;  // keys as stored
+  {
+    Result<sqlite::Statement*> st =
+        impl.db_->Prepare(std::string(kEntryColumns) + "WHERE field <> ''");
+    if (!st.ok()) return st.status();
+    Status status;
+    while ((*st)->Step(&status)) {
+      const CollectionSpec* c = impl.schema_->Find((*st)->Text(0));
+      if (c != nullptr && c->Find((*st)->Text(2)) != nullptr) continue;
+      Result<Entry> stored = ReadEntry(**st);
+      Entry opened = stored.ok() ? *stored : Entry{};
+      Result<bool> readable = stored.ok() ? impl.Unseal(&opened) : Result<bool>(stored.status());
+      if (!readable.ok()) {
+        (*st)->Reset();
+        return readable.status();
+      }
+      if (*readable && (opened.key.element == participant || opened.value == participant)) {
+        naming.push_back(std::move(stored.value()));
+      }
+    }
+    CARNET_RETURN_IF_ERROR(status);
+  }
+  for (const Entry& e : naming) {
+    CARNET_RETURN_IF_ERROR(impl.DeleteEntry(e.key));
+    impl.NoteChange(Change{e.key.collection, e.key.record, e.key.field, true});
+  }
+  return naming.size();
+}
+
 }  // namespace
 
 Status ValidateErasure(const Erasure& erasure) {
@@ -124,7 +157,9 @@ Result<size_t> EraseFromReplica(Store::Impl& impl, const Erasure& erasure) {
     removed += static_cast<size_t>(db.Changes());
     for (const std::string& record : touched) impl.NoteChange(Change{collection, record, field, true});
   }
-  return removed;
+  Result<size_t> unknown = EraseFromUnknownFields(impl, participant);
+  if (!unknown.ok()) return unknown.status();
+  return removed + *unknown;
 }
 
 void ScrubAfterErasure(Store::Impl& impl) {

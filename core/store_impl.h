@@ -45,6 +45,8 @@ class Store::Impl {
   // Entry rows (store_sync.cc). FindEntry fills only key, kind and liveness.
   Result<std::optional<Entry>> FindEntry(const EntryKey& key);
   Status PutEntry(const Entry& entry);
+  // Removes the entry row whose key (element as stored) is `key`.
+  Status DeleteEntry(const EntryKey& key);
   // Inserts an entry whose key is not stored yet; false (and nothing written) if it is.
   Result<bool> InsertEntryIfAbsent(const Entry& entry);
   // Queues a change for the observers; repeats of the last one are dropped, so that a pulled

@@ -70,15 +70,7 @@ Status Store::Impl::OpenNowClear() {
       if (!readable.ok() && readable.status().code() == StatusCode::kCorruption) continue;
       if (!readable.ok()) return readable.status();
       if (!*readable) continue;
-      if (opened.key.element != e.key.element) {
-        Result<sqlite::Statement*> erase = db_->Query(
-            "DELETE FROM entries WHERE collection = ? AND record = ? AND field = +? AND "
-            "element = ? AND stamp = ?",
-            e.key.collection, e.key.record, e.key.field, e.key.element,
-            sqlite::Blob{EncodeStamp(e.key.stamp)});
-        if (!erase.ok()) return erase.status();
-        CARNET_RETURN_IF_ERROR((*erase)->Run());
-      }
+      if (opened.key.element != e.key.element) CARNET_RETURN_IF_ERROR(DeleteEntry(e.key));
       CARNET_RETURN_IF_ERROR(PutEntry(opened));
     }
     CARNET_RETURN_IF_ERROR(PutMeta(kClearFieldsKey, clear_fields));

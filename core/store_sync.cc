@@ -8,6 +8,18 @@
 #include "core/store_impl.h"
 
 namespace carnet {
+namespace {
+
+// Binds an entry's key to parameters 1 to 5 (collection, record, field, element, stamp).
+void BindKey(sqlite::Statement* s, const EntryKey& key) {
+  s->Bind(1, key.collection);
+  s->Bind(2, key.record);
+  s->Bind(3, key.field);
+  s->Bind(4, key.element);
+  s->BindBlob(5, EncodeStamp(key.stamp));
+}
+
+}  // namespace
 
 Result<std::optional<Entry>> Store::Impl::FindEntry(const EntryKey& key) {
   // "field = +?": see LoadHeads in store_local.cc (a bare parameter re-prepares the statement).
@@ -16,11 +28,7 @@ Result<std::optional<Entry>> Store::Impl::FindEntry(const EntryKey& key) {
       "element = ? AND stamp = ?");
   if (!st.ok()) return st.status();
   sqlite::Statement* s = *st;
-  s->Bind(1, key.collection);
-  s->Bind(2, key.record);
-  s->Bind(3, key.field);
-  s->Bind(4, key.element);
-  s->BindBlob(5, EncodeStamp(key.stamp));
+  BindKey(s, key);
   Status status;
   std::optional<Entry> found;
   // Merging needs only whether the entry exists and lives: an entry's content never changes.
@@ -33,11 +41,7 @@ Result<std::optional<Entry>> Store::Impl::FindEntry(const EntryKey& key) {
 namespace {
 
 void BindEntry(sqlite::Statement* s, const Entry& e) {
-  s->Bind(1, e.key.collection);
-  s->Bind(2, e.key.record);
-  s->Bind(3, e.key.field);
-  s->Bind(4, e.key.element);
-  s->BindBlob(5, EncodeStamp(e.key.stamp));
+  BindKey(s, e.key);
   s->Bind(6, static_cast<int64_t>(e.kind));
   s->Bind(7, int64_t{e.live});
   if (e.value) {
@@ -59,6 +63,15 @@ Status Store::Impl::PutEntry(const Entry& e) {
       db_->Prepare("INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!st.ok()) return st.status();
   BindEntry(*st, e);
+  return (*st)->Run();
+}
+
+Status Store::Impl::DeleteEntry(const EntryKey& key) {
+  Result<sqlite::Statement*> st = db_->Prepare(
+      "DELETE FROM entries WHERE collection = ? AND record = ? AND field = +? AND element = ? AND "
+      "stamp = ?");
+  if (!st.ok()) return st.status();
+  BindKey(*st, key);
   return (*st)->Run();
 }
 

@@ -239,3 +239,22 @@ TEST_CASE_METHOD(TwoVersions,
   CHECK(e1.fields.at("contacts").entries.at(0).text == "Met the owner.");
   CHECK(Dump(older.store()) == Dump(newer.store()));
 }
+
+TEST_CASE_METHOD(TwoVersions,
+                 "An erasure on an older tablet takes the participant out of a newer app's fields "
+                 "too",
+                 "[core][versions]") {
+  REQUIRE_OK(newer->Put("participants", "p1", {{"first_name", "Nadia"}}));
+  REQUIRE_OK(newer->Put("job_fairs", "j1", {{"name", "Forum emploi Lille"}, {"speaker", "p1"}}));
+  REQUIRE_OK(newer->Add("job_fairs", "j1", "attendees", "p1"));
+  REQUIRE_OK(newer->Add("job_fairs", "j1", "attendees", "p2"));
+  Deliver(newer.store(), older.store());
+
+  REQUIRE_OK(older->Erase("p1"));
+
+  Record j1 = GetRecord(older.store(), "job_fairs", "j1");
+  CHECK(j1.fields.at("attendees").elements == std::vector<std::string>{"p2"});
+  CHECK(j1.fields.count("speaker") == 0);
+  CHECK(j1.fields.at("name").value == "Forum emploi Lille");
+  CHECK_THAT(Dump(older.store()), !Catch::Contains("p1"));
+}

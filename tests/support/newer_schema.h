@@ -12,7 +12,8 @@ namespace carnet::testing {
 // Schema::Programme() plus what the newer release adds: a collection (`job_fairs`, which goes
 // by its territory, like workshops), a field (`participants.preferred_language`), and enum
 // values: a phase (`post_exit`, for participants and interviews), a barrier (`transport`) and a
-// forward-only state after the others (`validation`: `archived`).
+// forward-only state after the others (`validation`: `archived`). Job fairs name participants
+// (`attendees`, `speaker`), as a newer app's fields may.
 inline const Schema& NewerSchema() {
   static const Schema* const kNewer = [] {
     std::vector<CollectionSpec> collections = Schema::Programme().collections();
@@ -44,8 +45,10 @@ inline const Schema& NewerSchema() {
                   Sensitivity::kNone,
                   {"care", "construction", "retail", "other"},
                   false},
+        FieldSpec{"contacts", FieldKind::kLog, FieldType::kText, Sensitivity::kPersonal, {}, false},
+        FieldSpec{"attendees", FieldKind::kSet, FieldType::kRef, Sensitivity::kPersonal, {}, false},
         FieldSpec{
-            "contacts", FieldKind::kLog, FieldType::kText, Sensitivity::kPersonal, {}, false}};
+            "speaker", FieldKind::kRegister, FieldType::kRef, Sensitivity::kPersonal, {}, false}};
     collections.push_back(std::move(fairs));
     return new Schema(std::move(collections));
   }();
