@@ -30,7 +30,7 @@ struct ServerOptions {
   // HTTPS: the server's certificate chain (PEM, its own certificate first, then the
   // intermediates) and its unencrypted private key (PEM). TLS 1.2 at least, 1.3 preferred,
   // ECDHE key exchange and AEAD ciphers only (sync/SECURITY.md). Both empty: plain HTTP, which
-  // Start() refuses unless IsLoopbackHost(host) (carnet/transport.h).
+  // Start() refuses unless IsLoopbackHost(host) (carnet/loopback.h).
   std::string tls_cert_file;
   std::string tls_key_file;
   // Requests are served by a pool of threads, each holding one connection while it is in use
