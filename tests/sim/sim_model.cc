@@ -191,9 +191,11 @@ std::set<std::string> Model::Conflicts(const RecordKey& record) const {
   const Entry* newest = tombstones.back();  // key order is stamp order among tombstones
   for (const auto& [key, entry] : entries) {
     if (key.field.empty()) continue;
+    // Named: clang 14 cannot capture a structured binding in a lambda.
+    const Stamp& edit = key.stamp;
     bool seen = std::any_of(tombstones.begin(), tombstones.end(), [&](const Entry* t) {
       return std::any_of(t->refs.begin(), t->refs.end(), [&](const Stamp& s) {
-        return s.device == key.stamp.device && key.stamp.hlc <= s.hlc;
+        return s.device == edit.device && edit.hlc <= s.hlc;
       });
     });
     if (seen) continue;
