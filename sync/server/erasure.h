@@ -99,6 +99,9 @@ std::unique_ptr<ErasureSource> NewPostgresErasureSource(pqxx::transaction_base& 
 Status InstallErasureSqlite(sqlite::Database* db);
 void InstallErasurePostgres(pqxx::transaction_base& txn);
 
+// ServerStore::ScrubErasures on SQLite, outside any transaction.
+Result<bool> ScrubErasuresSqlite(sqlite::Database* db, Env* env, int64_t wait_ms);
+
 // In a pull's transaction: confirms the device's orders numbered up to `cursor` (the cursor it
 // pulls from holds them; 0 confirms nothing) and puts in reply->erase those numbered after
 // `cursor` up to `through` (the reply's next cursor; a snapshot's first page: its sequence).

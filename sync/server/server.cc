@@ -373,6 +373,11 @@ void SyncServer::Impl::MaybePurge() {
   if (!purged.ok()) {
     options_.env->Log(LogLevel::kWarning, "purge failed: " + purged.status().ToString());
   }
+  // An erasure a reader of the file held back is scrubbed here once the reader is gone: one try,
+  // no wait (sync/OPERATIONS.md, Erasure).
+  if (Result<bool> scrubbed = options_.store->ScrubErasures(0); !scrubbed.ok()) {
+    options_.env->Log(LogLevel::kWarning, "erasure scrub failed: " + scrubbed.status().ToString());
+  }
 }
 
 // Retention moves slowly (days): once an hour is often enough, and the pass reads every

@@ -1,5 +1,7 @@
 // The erasure list and its orders in the SQLite server store (sync/server/erasure.h).
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "carnet/sqlite.h"
 #include "sync/server/erasure.h"
@@ -11,11 +13,12 @@ using sqlite::Blob;
 
 // The erasure list: who, when, by whom, under which sequence number its orders went; the records
 // erased with them (and those found theirs in later pushes); per device, the order and when a
-// pull confirmed it.
+// pull confirmed it. scrubbed_ms: when a checkpoint took what the erasure removed out of the
+// file and its WAL (ScrubErasuresSqlite); NULL until then.
 constexpr const char* kTables = R"sql(
 CREATE TABLE IF NOT EXISTS erasures(
   participant TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, ordered_by TEXT NOT NULL,
-  seq INTEGER NOT NULL) WITHOUT ROWID;
+  seq INTEGER NOT NULL, scrubbed_ms INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS erased_records(
   collection TEXT NOT NULL, record TEXT NOT NULL, participant TEXT NOT NULL,
   PRIMARY KEY(collection, record)) WITHOUT ROWID;
@@ -119,7 +122,8 @@ class SqliteErasureSource : public ErasureSource {
                     const std::vector<std::string>& devices) override {
     const uint64_t seq = (*next_seq_)++;
     CARNET_RETURN_IF_ERROR(
-        Change(db_, "INSERT INTO erasures VALUES(?, ?, ?, ?)", participant, at_ms, ordered_by, seq)
+        Change(db_, "INSERT INTO erasures(participant, at_ms, ordered_by, seq) VALUES(?, ?, ?, ?)",
+               participant, at_ms, ordered_by, seq)
             .status());
     for (const RecordKey& record : records) CARNET_RETURN_IF_ERROR(AddErasedRecord(participant, record));
     for (const std::string& device : devices) {
@@ -141,7 +145,8 @@ class SqliteErasureSource : public ErasureSource {
     {
       Result<sqlite::Statement*> st = db_->Query(
           "SELECT participant, at_ms, ordered_by, (SELECT count(*) FROM erased_records r WHERE "
-          "r.participant = e.participant) FROM erasures e WHERE ? = '' OR participant = ? "
+          "r.participant = e.participant), scrubbed_ms FROM erasures e WHERE ? = '' OR "
+          "participant = ? "
           "ORDER BY at_ms, participant",
           participant, participant);
       if (!st.ok()) return st.status();
@@ -152,6 +157,8 @@ class SqliteErasureSource : public ErasureSource {
         e.at_ms = (*st)->Int(1);
         e.ordered_by = (*st)->Text(2);
         e.records = static_cast<uint64_t>((*st)->Int(3));
+        e.scrub_pending = (*st)->IsNull(4);
+        if (!e.scrub_pending) e.scrubbed_ms = (*st)->Int(4);
         list.push_back(std::move(e));
       }
       CARNET_RETURN_IF_ERROR(status);
@@ -207,9 +214,89 @@ std::unique_ptr<ErasureSource> NewSqliteErasureSource(sqlite::Database* db, uint
 
 Status InstallErasureSqlite(sqlite::Database* db) {
   // A deleted row is overwritten with zeros in its page: an erased participant leaves no copy in
-  // the file's free space (the WAL is truncated after each erasure).
+  // the file's free space once the page reaches it (ScrubErasuresSqlite).
   CARNET_RETURN_IF_ERROR(db->Exec("PRAGMA secure_delete=ON"));
-  return db->Exec(kTables);
+  CARNET_RETURN_IF_ERROR(db->Exec(kTables));
+  Result<sqlite::Statement*> st =
+      db->Query("SELECT 1 FROM pragma_table_info('erasures') WHERE name = 'scrubbed_ms'");
+  if (!st.ok()) return st.status();
+  Status status;
+  const bool has = (*st)->Step(&status);
+  (*st)->Reset();
+  CARNET_RETURN_IF_ERROR(status);
+  // A store from before scrubbed_ms: its erasures count as pending until the next checkpoint.
+  return has ? Status::Ok() : db->Exec("ALTER TABLE erasures ADD COLUMN scrubbed_ms INTEGER");
+}
+
+namespace {
+
+// PRAGMA wal_checkpoint(TRUNCATE): whether every frame of the WAL reached the main file and the
+// WAL was emptied. A reader whose snapshot predates the last frames holds them back: busy, or
+// fewer frames checkpointed than logged.
+Result<bool> CheckpointTruncate(sqlite::Database* db) {
+  Result<sqlite::Statement*> st = db->Query("PRAGMA wal_checkpoint(TRUNCATE)");
+  if (!st.ok()) return st.status();
+  Status status;
+  bool done = false;
+  if ((*st)->Step(&status)) done = (*st)->Int(0) == 0 && (*st)->Int(1) == (*st)->Int(2);
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return done;
+}
+
+Result<int64_t> BusyTimeout(sqlite::Database* db) {
+  Result<sqlite::Statement*> st = db->Query("PRAGMA busy_timeout");
+  if (!st.ok()) return st.status();
+  Status status;
+  const int64_t ms = (*st)->Step(&status) ? (*st)->Int(0) : 0;
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return ms;
+}
+
+}  // namespace
+
+Result<bool> ScrubErasuresSqlite(sqlite::Database* db, Env* env, int64_t wait_ms) {
+  // Only those recorded before the checkpoint are in what it copies.
+  std::vector<std::string> pending;
+  {
+    Result<sqlite::Statement*> st =
+        db->Query("SELECT participant FROM erasures WHERE scrubbed_ms IS NULL");
+    if (!st.ok()) return st.status();
+    Status status;
+    while ((*st)->Step(&status)) pending.push_back((*st)->Text(0));
+    CARNET_RETURN_IF_ERROR(status);
+  }
+  if (pending.empty()) return true;
+  Result<int64_t> busy_timeout = BusyTimeout(db);
+  if (!busy_timeout.ok()) return busy_timeout.status();
+  // Each try returns at once; the wait is this loop's, bounded by wait_ms.
+  CARNET_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout=0"));
+  const int64_t deadline = env->NowMillis() + wait_ms;
+  Result<bool> done = CheckpointTruncate(db);
+  while (done.ok() && !*done && env->NowMillis() < deadline) {
+    env->SleepForMillis(std::min<int64_t>(50, deadline - env->NowMillis()));
+    done = CheckpointTruncate(db);
+  }
+  CARNET_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout=" + std::to_string(*busy_timeout)));
+  if (!done.ok() || !*done) return done;
+  const int64_t now_ms = env->NowMillis();
+  CARNET_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
+  for (const std::string& participant : pending) {
+    Status marked =
+        Change(db, "UPDATE erasures SET scrubbed_ms = ? WHERE participant = ?", now_ms,
+               participant)
+            .status();
+    if (!marked.ok()) {
+      (void)db->Exec("ROLLBACK");
+      return marked;
+    }
+  }
+  CARNET_RETURN_IF_ERROR(db->Exec("COMMIT"));
+  // The mark's own frames hold only the erasure list, which keeps the ids by design: a reader
+  // holding them back leaves nothing erased in the WAL.
+  (void)CheckpointTruncate(db);
+  return true;
 }
 
 Status ServeErasuresSqlite(sqlite::Database* db, const std::string& device, uint64_t cursor,

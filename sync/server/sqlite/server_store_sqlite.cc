@@ -252,6 +252,7 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   // file may have numbered since (a carnet-server command: erase, retention, purge).
   Status BeginWrite(WriteTransaction* txn);
   // Erasure and retention (sync/server/erasure.h).
+  Result<bool> ScrubErasures(int64_t wait_ms) override;
   Status InErasureTransaction(bool write,
                               const std::function<Status(ErasureTxn&)>& body) override;
   Result<uint32_t> DropErased(const Device& device, std::vector<Operation>* ops);
@@ -1242,14 +1243,13 @@ Status SqliteServerStore::InErasureTransaction(bool write,
   Status status = body(context);
   if (status.ok() && write) status = SaveNextSeq();
   if (status.ok() && write) status = txn.Commit();
-  if (!status.ok() || !write) {
-    next_seq_ = first_seq;  // rolled back
-    return status;
-  }
-  // What an erasure removed is zeroed in the pages (secure_delete); the WAL still holds the
-  // pages as they were until it is checkpointed and truncated.
-  (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  return Status::Ok();
+  if (!status.ok() || !write) next_seq_ = first_seq;  // rolled back
+  return status;
+}
+
+Result<bool> SqliteServerStore::ScrubErasures(int64_t wait_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return ScrubErasuresSqlite(db_.get(), options_.env, wait_ms);
 }
 
 Result<uint32_t> SqliteServerStore::DropErased(const Device& device, std::vector<Operation>* ops) {

@@ -15,6 +15,9 @@ struct ErasureReport {
   uint64_t records = 0;   // records erased whole, the participant's own included
   uint64_t entries = 0;   // entries removed, references in other records included
   std::vector<std::string> devices;  // the tablets sent an erasure order
+  // Whether the store's files no longer hold what was removed (ServerStore::ScrubErasures): on
+  // SQLite, false while a reader (a backup) holds the WAL.
+  bool scrubbed = true;
 };
 
 // One tablet's part in an erasure.
@@ -31,6 +34,10 @@ struct ErasureState {
   std::string ordered_by;  // who ordered it
   uint64_t records = 0;    // records erased with them (found later in pushes included)
   std::vector<ErasureOrderState> devices;  // by device id
+  // SQLite: when a checkpoint took what the erasure removed out of the store's files; none while
+  // pending (scrub_pending). PostgreSQL tracks no such state (sync/SECURITY.md, Erasure).
+  std::optional<int64_t> scrubbed_ms;
+  bool scrub_pending = false;
 };
 
 enum class RetentionAction {
@@ -52,6 +59,7 @@ struct RetentionReport {
   };
   std::vector<Item> retired;      // left the tablets (or were erased) now
   std::vector<Item> reactivated;  // retired before, with a contact within the limit since
+  bool scrubbed = true;  // as ErasureReport::scrubbed, for the erasures of the retired
 };
 
 }  // namespace carnet

@@ -148,6 +148,14 @@ class ServerStore {
   // `dry_run`, only says who would be.
   Result<RetentionReport> ApplyRetention(const RetentionPolicy& policy, bool dry_run);
 
+  // Takes what erasures removed out of the store's files, retrying for up to `wait_ms` while
+  // something holds them; records every erasure so scrubbed as scrubbed, now. Returns whether
+  // none is left pending. Erase and ApplyRetention try once; erasure-status tries again.
+  // SQLite: checkpoints the WAL into the main file (whose freed cells secure_delete zeroed) and
+  // truncates it, which a reader's open transaction holds back. PostgreSQL: true, nothing to do
+  // here (what VACUUM does and does not do: sync/SECURITY.md, Erasure).
+  virtual Result<bool> ScrubErasures(int64_t wait_ms);
+
  protected:
   // Runs `body` in one transaction of the store, with the sources the erasure code reads and
   // writes through (sync/server/erasure.h). A `write` transaction takes new sequence numbers and
