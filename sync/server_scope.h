@@ -55,6 +55,12 @@ class ScopeSource {
   // Whether a forget of the record (or of its participant) waits for the device past its cursor.
   virtual Result<bool> ForgetPending(const Device& device, const std::string& collection,
                                      const std::string& record) = 0;
+  // Whether the device is still within its grace for the record: a forget of it (or of its
+  // participant) was made for the device less than ServerStoreOptions::hand_over_grace_ms ago,
+  // and no pull of the device ever started past it. Judged on what the server made and was
+  // told, never on the cursor of the last pull alone, which the tablet chooses.
+  virtual Result<bool> InGrace(const Device& device, const std::string& collection,
+                               const std::string& record) = 0;
   // The devices that stamped an entry of the record, dead ones included.
   virtual Result<std::set<std::string>> AuthorsOf(const std::string& collection,
                                                   const std::string& record) = 0;
@@ -63,9 +69,12 @@ class ScopeSource {
 
 // What a push may do to a record, judged on the scopes before the batch (PROTOCOL.md, Push).
 enum class PushAccess {
-  kFree,     // in the device's scope, or leaving it (a forget on its way): edits, hand-overs
-  kNew,      // not on the server, of unknown scope, or the device's own creation: allowed, but
-             // not to end up belonging to a participant refused to the device
+  kHeld,     // in the device's scope: edits, hand-overs
+  kNew,      // not on the server, or of unknown scope (a participant without referent or
+             // without territory, a record without participant): allowed, but not to end up
+             // belonging to a participant refused to the device
+  kGrace,    // left the device's scope lately, and the device may not know yet (InGrace): what
+             // it wrote before it heard is allowed, taking the record back into its scope is not
   kRefused,  // known to be in another's scope
 };
 
@@ -110,8 +119,9 @@ class ScopeTracker {
 
 // Who may push what (PROTOCOL.md, Push), for one batch inside the store's transaction: Admit()
 // before any operation is applied, Check() once they are and the scopes are up to date. Either
-// refuses the whole batch with kPermissionDenied. Check() also sends the pusher a forget of what
-// it touched and does not hold (a participant it created and handed over before pushing).
+// refuses the whole batch with kPermissionDenied, naming the record; refused() then names it
+// for the audit log. Check() also sends the pusher a forget of what it touched and does not hold
+// (a participant it created and handed over before pushing).
 class PushGuard {
  public:
   PushGuard(const Schema* schema, ScopeTracker* scopes, const Device* device)
@@ -120,19 +130,28 @@ class PushGuard {
   Status Admit(const std::vector<Operation>& ops);
   Status Check();
 
+  // The record a refusal named (collection, record); empty before one.
+  const std::pair<std::string, std::string>& refused() const { return refused_; }
+
  private:
-  Status Refuse(const std::string& collection, const std::string& record) const;
-  // Whether a record may come to belong to the participant, judged before the batch.
-  Result<bool> MayAttachTo(const std::string& participant);
+  using Key = std::pair<std::string, std::string>;
+  // `target`, when given: the record a reference written to `record` names.
+  Status Refuse(const Key& record, const Key* target = nullptr);
+  // What the push may do to the record, judged before the batch; cached.
+  Result<PushAccess> AccessOf(const Key& record);
+  // Whether the batch may make `record` name `target` (a participant or a workshop), or belong
+  // to it: the target is in the device's scope, new, or within the device's grace.
+  Status MayReference(const Key& record, const Key& target);
 
   const Schema* schema_;
   ScopeTracker* scopes_;
   const Device* device_;
-  std::set<std::pair<std::string, std::string>> touched_;
-  // Records admitted as new that belong to participants, and the participants they may end up
-  // with, judged before the batch.
-  std::set<std::pair<std::string, std::string>> new_records_;
-  std::map<std::string, bool> attachable_;
+  std::set<Key> touched_;
+  std::map<Key, PushAccess> access_;  // of the records touched and of those they name
+  // Records of the batch that were in another's scope before it (kGrace) and whose own scope
+  // fields it writes (referent, territory, participant field): they may not end in the device's.
+  std::set<Key> rescoped_;
+  Key refused_;
 };
 
 }  // namespace carnet

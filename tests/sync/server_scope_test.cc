@@ -338,7 +338,7 @@ TEST_CASE("A participant created for a colleague cannot be taken back once they 
   Department d;
   d.SyncAll();
   // Adviser a records a participant for adviser b, in one push; b writes about them.
-  ParticipantFile p5 = AddParticipant(d.a->store(), "adviser-b", kSouth, d.south_workshop);
+  ParticipantFile p5 = AddParticipant(d.a->store(), "adviser-b", kSouth, d.north_workshop);
   RequireSynced(*d.a);
   RequireSynced(*d.a);
   RequireSynced(*d.b);
