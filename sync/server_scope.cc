@@ -51,7 +51,8 @@ Result<ParticipantScope> ScopeTracker::ComputeParticipant(const std::string& par
   return ParticipantScope{*referent, *territory};
 }
 
-Status ScopeTracker::Update(const std::string& collection, const std::string& record) {
+Status ScopeTracker::Update(const std::string& collection, const std::string& record,
+                           const std::string& pusher) {
   Result<RecordScope> now = Compute(collection, record);
   if (!now.ok()) return now.status();
   Result<std::optional<RecordScope>> before = source_->StoredScope(collection, record);
@@ -81,7 +82,7 @@ Status ScopeTracker::Update(const std::string& collection, const std::string& re
     if (!now_ids.ok()) return now_ids.status();
     for (const std::string& id : *before_ids) {
       if (std::find(now_ids->begin(), now_ids->end(), id) == now_ids->end()) {
-        CARNET_RETURN_IF_ERROR(source_->AddForget(id, collection, record));
+        CARNET_RETURN_IF_ERROR(source_->AddForget(id, collection, record, id == pusher));
       }
     }
     return Status::Ok();
@@ -178,9 +179,14 @@ Result<PushAccess> ScopeTracker::Access(const Device& device, const std::string&
   if (!standing.ok()) return standing.status();
   if (*standing == Standing::kHeld) return PushAccess::kHeld;
   if (*standing == Standing::kUnknown) return PushAccess::kNew;
-  Result<bool> grace = source_->InGrace(device, collection, record);
+  Result<Grace> grace = source_->InGrace(device, collection, record);
   if (!grace.ok()) return grace.status();
-  return *grace ? PushAccess::kGrace : PushAccess::kRefused;
+  switch (*grace) {
+    case Grace::kAfterAnother: return PushAccess::kGrace;
+    case Grace::kAfterOwn: return PushAccess::kHandedOver;
+    case Grace::kNone: break;
+  }
+  return PushAccess::kRefused;
 }
 
 Status ScopeTracker::ForgetIfElsewhere(const Device& device, const std::string& collection,
@@ -191,7 +197,7 @@ Status ScopeTracker::ForgetIfElsewhere(const Device& device, const std::string& 
   Result<bool> pending = source_->ForgetPending(device, collection, record);
   if (!pending.ok()) return pending.status();
   if (*pending) return Status::Ok();
-  return source_->AddForget(device.id, collection, record);
+  return source_->AddForget(device.id, collection, record, /*own=*/true);
 }
 
 namespace {
@@ -254,7 +260,7 @@ Status PushGuard::Admit(const std::vector<Operation>& ops) {
     if (spec == nullptr) continue;
     Key key(op.collection, op.record);
     if (op.kind == OpKind::kWrite && IsScopeField(*spec, op.field) &&
-        access_.at(key) == PushAccess::kGrace) {
+        access_.at(key) == PushAccess::kHandedOver) {
       rescoped_.insert(key);
     }
     // A reference written: a participant field, a session, a registration.
@@ -290,8 +296,9 @@ Status PushGuard::Check() {
       }
     }
   }
-  // A tablet may hand a record over, never take one: what was another's before the batch and
-  // whose scope fields the batch wrote does not end in the device's scope.
+  // A tablet may hand a record over, never take one back: what it handed over and whose scope
+  // fields the batch wrote does not end in the device's scope. A record another moved out of
+  // its scope may, as a concurrent write that wins: the tablet did not know.
   for (const Key& key : rescoped_) {
     Result<bool> holds = scopes_->Holds(*device_, key.first, key.second);
     if (!holds.ok()) return holds.status();

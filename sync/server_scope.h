@@ -30,6 +30,14 @@ struct ParticipantScope {
   friend bool operator==(const ParticipantScope&, const ParticipantScope&) = default;
 };
 
+// Whether a device may still write a record that left its scope (ScopeSource::InGrace), and
+// whose push moved it out.
+enum class Grace {
+  kNone,
+  kAfterAnother,  // another device's push, or the server's maintenance
+  kAfterOwn,      // the device's own push, and the forget served: it knows it handed it over
+};
+
 class ScopeSource {
  public:
   virtual ~ScopeSource() = default;
@@ -50,17 +58,20 @@ class ScopeSource {
   // Gives every entry of the record a new sequence number, so that it flows again to every
   // device whose scope holds it.
   virtual Status Resequence(const std::string& collection, const std::string& record) = 0;
+  // `own`: the device's own push moved the record out of its scope.
   virtual Status AddForget(const std::string& device, const std::string& collection,
-                           const std::string& record) = 0;
+                           const std::string& record, bool own) = 0;
   // Whether a forget of the record (or of its participant) waits for the device past its cursor.
   virtual Result<bool> ForgetPending(const Device& device, const std::string& collection,
                                      const std::string& record) = 0;
   // Whether the device is still within its grace for the record: a forget of it (or of its
   // participant) was made for the device less than ServerStoreOptions::hand_over_grace_ms ago,
-  // and no pull of the device ever started past it. Judged on what the server made and was
-  // told, never on the cursor of the last pull alone, which the tablet chooses.
-  virtual Result<bool> InGrace(const Device& device, const std::string& collection,
-                               const std::string& record) = 0;
+  // and no pull of the device ever started past it; kAfterOwn if one such forget is own (its
+  // push made it) and a pull served it to the device already: it knows it handed the record over.
+  // Judged on what the server made and was told, never on the cursor of the last pull alone,
+  // which the tablet chooses.
+  virtual Result<Grace> InGrace(const Device& device, const std::string& collection,
+                                const std::string& record) = 0;
   // The devices that stamped an entry of the record, dead ones included.
   virtual Result<std::set<std::string>> AuthorsOf(const std::string& collection,
                                                   const std::string& record) = 0;
@@ -73,8 +84,10 @@ enum class PushAccess {
   kNew,      // not on the server, or of unknown scope (a participant without referent or
              // without territory, a record without participant): allowed, but not to end up
              // belonging to a participant refused to the device
-  kGrace,    // left the device's scope lately, and the device may not know yet (InGrace): what
-             // it wrote before it heard is allowed, taking the record back into its scope is not
+  kGrace,    // moved out of the device's scope lately by another, and the device may not know
+             // yet (InGrace): what it wrote before it heard is allowed, as a concurrent write
+  kHandedOver,  // handed over lately by the device itself (InGrace): what it wrote before is
+                // allowed, taking the record back into its scope is not
   kRefused,  // known to be in another's scope
 };
 
@@ -84,7 +97,9 @@ class ScopeTracker {
 
   // After operations changed a record: brings its stored scope up to date and, when it moved,
   // re-sequences what the devices gaining it must receive and forgets it on those losing it.
-  Status Update(const std::string& collection, const std::string& record);
+  // `pusher`: the device whose push changed it ("" for the server's maintenance).
+  Status Update(const std::string& collection, const std::string& record,
+                const std::string& pusher = "");
 
   // Whether the device's scope holds the record, by the stored scopes.
   Result<bool> Holds(const Device& device, const std::string& collection,
@@ -148,8 +163,8 @@ class PushGuard {
   const Device* device_;
   std::set<Key> touched_;
   std::map<Key, PushAccess> access_;  // of the records touched and of those they name
-  // Records of the batch that were in another's scope before it (kGrace) and whose own scope
-  // fields it writes (referent, territory, participant field): they may not end in the device's.
+  // Records of the batch the device handed over lately (kHandedOver) and whose own scope fields
+  // it writes (referent, territory, participant field): they may not end in the device's.
   std::set<Key> rescoped_;
   Key refused_;
 };

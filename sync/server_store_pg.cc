@@ -79,12 +79,15 @@ ALTER TABLE devices ADD COLUMN token_issued_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN wipe_confirmed_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN next_token_from_code boolean NOT NULL DEFAULT false;
 )sql",
-    // The grace after a hand-over (sync/SECURITY.md, Scope): when each forget was made, and the
-    // furthest a device's pulls ever acknowledged, which a pull from an older cursor cannot undo.
+    // The grace after a hand-over (sync/SECURITY.md, Scope): when each forget was made and
+    // whether the device's own push made it, the furthest a device's pulls ever acknowledged,
+    // which a pull from an older cursor cannot undo, and the furthest a pull ever served it.
     R"sql(
-ALTER TABLE forgets ADD COLUMN made_ms bigint NOT NULL DEFAULT 0;
-ALTER TABLE devices ADD COLUMN pulled_past bigint NOT NULL DEFAULT 0;
-UPDATE devices SET pulled_past = cursor;
+ALTER TABLE forgets ADD COLUMN made_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN own boolean NOT NULL DEFAULT false;
+ALTER TABLE devices ADD COLUMN pulled_past bigint NOT NULL DEFAULT 0,
+  ADD COLUMN served_past bigint NOT NULL DEFAULT 0;
+UPDATE devices SET pulled_past = cursor, served_past = cursor;
 )sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -142,11 +145,13 @@ const pg::Statements& Prepared() {
        "e.collection = $1 AND e.record = $2 AND e.field = r.field AND e.element = r.element AND "
        "e.stamp = r.stamp"},
       {"add_forget",
-       "INSERT INTO forgets(seq, device, collection, record, made_ms) VALUES($1, $2, $3, $4, $5)"},
+       "INSERT INTO forgets(seq, device, collection, record, made_ms, own) VALUES($1, $2, $3, $4, "
+       "$5, $6)"},
       {"in_grace",
-       "SELECT 1 FROM forgets f JOIN devices d ON d.id = f.device WHERE f.device = $1 AND f.seq > "
-       "d.pulled_past AND f.made_ms >= $2 AND ((f.collection = $3 AND f.record = $4) OR "
-       "(f.collection = 'participants' AND f.record = $5)) LIMIT 1"},
+       "SELECT bool_or(f.own AND f.seq <= d.served_past) FROM forgets f JOIN devices d ON d.id = "
+       "f.device WHERE f.device = "
+       "$1 AND f.seq > d.pulled_past AND f.made_ms >= $2 AND ((f.collection = $3 AND f.record = "
+       "$4) OR (f.collection = 'participants' AND f.record = $5))"},
       {"forget_pending",
        "SELECT 1 FROM forgets WHERE device = $1 AND seq > $2 AND ((collection = $3 AND record = "
        "$4) OR (collection = 'participants' AND record = $5)) LIMIT 1"},
@@ -307,9 +312,9 @@ class TxnScopes : public ScopeSource {
     return Status::Ok();
   }
   Status AddForget(const std::string& device, const std::string& collection,
-                   const std::string& record) override {
+                   const std::string& record, bool own) override {
     txn_.exec_prepared0("add_forget", seq_->Take(), device, collection, record,
-                        options_.env->NowMillis());
+                        options_.env->NowMillis(), own);
     return Status::Ok();
   }
   Result<std::set<std::string>> AuthorsOf(const std::string& collection,
@@ -394,15 +399,16 @@ class TxnScopes : public ScopeSource {
                                owner)
                 .empty();
   }
-  Result<bool> InGrace(const Device& device, const std::string& collection,
-                       const std::string& record) override {
+  Result<Grace> InGrace(const Device& device, const std::string& collection,
+                        const std::string& record) override {
     Result<std::optional<RecordScope>> scope = StoredScope(collection, record);
     if (!scope.ok()) return scope.status();
     std::string owner = *scope && (*scope)->participant ? *(*scope)->participant : "";
-    return !txn_.exec_prepared("in_grace", device.id,
-                               options_.env->NowMillis() - options_.hand_over_grace_ms,
-                               collection, record, owner)
-                .empty();
+    pqxx::row own = txn_.exec_prepared1("in_grace", device.id,
+                                        options_.env->NowMillis() - options_.hand_over_grace_ms,
+                                        collection, record, owner);
+    if (own[0].is_null()) return Grace::kNone;
+    return own[0].as<bool>() ? Grace::kAfterOwn : Grace::kAfterAnother;
   }
 
  private:
@@ -734,7 +740,7 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [collection, record] : touched) {
       if ((collection == "participants") != (pass == 0)) continue;
-      CARNET_RETURN_IF_ERROR(scopes.Update(collection, record));
+      CARNET_RETURN_IF_ERROR(scopes.Update(collection, record, device.id));
     }
   }
   if (Status checked = guard.Check(); !checked.ok()) {
@@ -797,9 +803,9 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
   // The acknowledgement needs no snapshot: the cursor the device sent is what it holds.
   status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
     txn.exec_params0(
-        "UPDATE devices SET cursor = $1, pulled_past = greatest(pulled_past, $1), "
-        "last_contact_ms = $2 WHERE id = $3",
-        cursor, reply.server_time_ms, caller.id);
+        "UPDATE devices SET cursor = $1, pulled_past = greatest(pulled_past, $1), served_past = "
+        "greatest(served_past, $4), last_contact_ms = $2 WHERE id = $3",
+        cursor, reply.server_time_ms, caller.id, reply.next_cursor);
     ConfirmErasuresPostgres(txn, caller.id, cursor, reply.server_time_ms);
     return Status::Ok();
   });
@@ -975,7 +981,7 @@ Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purge
     }
     const uint64_t first_forget = seq.Last() + 1;
     for (const std::string& id : holders) {
-      CARNET_RETURN_IF_ERROR(source.AddForget(id, collection, record));
+      CARNET_RETURN_IF_ERROR(source.AddForget(id, collection, record, false));
     }
     txn.exec_params0("INSERT INTO purging VALUES($1, $2, $3, $4)", collection, record,
                      first_forget, seq.Last());

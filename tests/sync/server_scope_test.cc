@@ -384,3 +384,25 @@ TEST_CASE("A tablet cannot register a colleague's participant to its workshop",
   CHECK(pushed.code() == StatusCode::kPermissionDenied);
   CHECK(pushed.message().find(d.north_workshop) != std::string::npos);
 }
+
+TEST_CASE("A move made offline, before the tablet heard another had moved the participant, wins",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+  // The office hands p1 to b in the south; adviser a, offline and unaware, moves p1 to adviser c
+  // within the north, later: a concurrent write that wins, and keeps p1 in a's territory.
+  d.HandToB(d.p1.participant);
+  RequireSynced(*d.office);
+  d.a->env().Advance(60'000);
+  SYNC_REQUIRE_OK(d.a->store().Put("participants", d.p1.participant,
+                                   {{"referent", "adviser-c"}, {"territory", kNorth}}));
+
+  Status pushed = Sync(*d.a);
+
+  INFO(pushed.ToString());
+  CHECK(pushed.ok());
+  d.SyncAll();
+  CHECK(HoldsFile(*d.a, d.p1));
+  CHECK_FALSE(HoldsFile(*d.b, d.p1));
+  d.CheckAdvisersInScope();
+}
