@@ -302,7 +302,12 @@ Status PushGuard::Check() {
   for (const Key& key : rescoped_) {
     Result<bool> holds = scopes_->Holds(*device_, key.first, key.second);
     if (!holds.ok()) return holds.status();
-    if (*holds) return Refuse(key);
+    if (*holds) {
+      refused_ = key;
+      return Status(StatusCode::kPermissionDenied,
+                    key.first + " " + key.second + " was handed over by device " + device_->id +
+                        ", which may not take it back (adviser " + device_->adviser + ")");
+    }
   }
   // Participants first: forgetting one takes the records that belong to them along.
   for (bool participants : {true, false}) {
