@@ -229,6 +229,12 @@ std::vector<AuditRow> PullRows(const Device& device, const wire::PullReply& repl
   return rows;
 }
 
+AuditRow RefusalRow(const Device& device, int64_t now_ms, const std::string& collection,
+                    const std::string& record, size_t ops) {
+  return AuditRow{0,          now_ms, device.id, device.adviser, "refused", collection,
+                  record,     "",     static_cast<uint32_t>(ops), ""};
+}
+
 AuditHead Chain(const AuditHead& head, std::vector<AuditRow>* rows) {
   Hasher& hasher = ThreadHasher();
   AuditHead next = head;

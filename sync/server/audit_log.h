@@ -22,6 +22,11 @@ std::vector<AuditRow> PushRows(const Device& device, int64_t now_ms,
 // it serves, with how many, and one "forget" per record it tells the device to drop.
 std::vector<AuditRow> PullRows(const Device& device, const wire::PullReply& reply);
 
+// The row of a push refused for its scope (sync/SECURITY.md, Scope): "refused", the record the
+// refusal named, and how many operations the refused batch held. Kept though nothing applied.
+AuditRow RefusalRow(const Device& device, int64_t now_ms, const std::string& collection,
+                    const std::string& record, size_t ops);
+
 // Gives `rows` their ids and hashes, following `head`; returns the new head.
 AuditHead Chain(const AuditHead& head, std::vector<AuditRow>* rows);
 

@@ -223,7 +223,8 @@ Result<RetentionReport> ServerStore::ApplyRetention(const RetentionPolicy& polic
       // them forget them. The central records keep them all.
       for (const Device& d : *devices) {
         if (ScopeTracker::Covers(d, RecordScope{participant, std::nullopt}, *ps)) {
-          CARNET_RETURN_IF_ERROR(txn.scopes->AddForget(d.id, "participants", participant));
+          CARNET_RETURN_IF_ERROR(
+              txn.scopes->AddForget(d.id, "participants", participant, /*own=*/false));
         }
       }
       CARNET_RETURN_IF_ERROR(txn.scopes->SaveParticipant(

@@ -51,7 +51,8 @@ Result<ParticipantScope> ScopeTracker::ComputeParticipant(const std::string& par
   return ParticipantScope{*referent, *territory};
 }
 
-Status ScopeTracker::Update(const std::string& collection, const std::string& record) {
+Status ScopeTracker::Update(const std::string& collection, const std::string& record,
+                           const std::string& pusher) {
   Result<RecordScope> now = Compute(collection, record);
   if (!now.ok()) return now.status();
   Result<std::optional<RecordScope>> before = source_->StoredScope(collection, record);
@@ -81,7 +82,7 @@ Status ScopeTracker::Update(const std::string& collection, const std::string& re
     if (!now_ids.ok()) return now_ids.status();
     for (const std::string& id : *before_ids) {
       if (std::find(now_ids->begin(), now_ids->end(), id) == now_ids->end()) {
-        CARNET_RETURN_IF_ERROR(source_->AddForget(id, collection, record));
+        CARNET_RETURN_IF_ERROR(source_->AddForget(id, collection, record, id == pusher));
       }
     }
     return Status::Ok();
@@ -160,8 +161,9 @@ Result<ScopeTracker::Standing> ScopeTracker::StandingOf(const Device& device,
     Result<std::optional<ParticipantScope>> stored =
         source_->StoredParticipant(*(*scope)->participant);
     if (!stored.ok()) return stored.status();
-    // A participant whose referent and territory have not arrived yet is nobody's yet.
-    if (!stored->has_value() || (!(*stored)->referent && !(*stored)->territory)) {
+    // A participant whose referent or territory has not arrived yet is nobody's yet: a
+    // creation cut by a batch between the two is not a hand-over.
+    if (!stored->has_value() || !(*stored)->referent || !(*stored)->territory) {
       return Standing::kUnknown;
     }
     ps = *stored;
@@ -175,18 +177,16 @@ Result<PushAccess> ScopeTracker::Access(const Device& device, const std::string&
                                         const std::string& record) {
   Result<Standing> standing = StandingOf(device, collection, record);
   if (!standing.ok()) return standing.status();
-  if (*standing == Standing::kHeld) return PushAccess::kFree;
-  Result<bool> pending = source_->ForgetPending(device, collection, record);
-  if (!pending.ok()) return pending.status();
-  if (*pending) return PushAccess::kFree;
+  if (*standing == Standing::kHeld) return PushAccess::kHeld;
   if (*standing == Standing::kUnknown) return PushAccess::kNew;
-  // Elsewhere, but made by this device alone: a creation it may still complete and hand over,
-  // whatever batches its operations were cut into.
-  Result<std::set<std::string>> authors = source_->AuthorsOf(collection, record);
-  if (!authors.ok()) return authors.status();
-  const bool own = std::all_of(authors->begin(), authors->end(),
-                               [&](const std::string& author) { return author == device.id; });
-  return own ? PushAccess::kNew : PushAccess::kRefused;
+  Result<Grace> grace = source_->InGrace(device, collection, record);
+  if (!grace.ok()) return grace.status();
+  switch (*grace) {
+    case Grace::kAfterAnother: return PushAccess::kGrace;
+    case Grace::kAfterOwn: return PushAccess::kHandedOver;
+    case Grace::kNone: break;
+  }
+  return PushAccess::kRefused;
 }
 
 Status ScopeTracker::ForgetIfElsewhere(const Device& device, const std::string& collection,
@@ -197,59 +197,117 @@ Status ScopeTracker::ForgetIfElsewhere(const Device& device, const std::string& 
   Result<bool> pending = source_->ForgetPending(device, collection, record);
   if (!pending.ok()) return pending.status();
   if (*pending) return Status::Ok();
-  return source_->AddForget(device.id, collection, record);
+  return source_->AddForget(device.id, collection, record, /*own=*/true);
 }
 
-Status PushGuard::Refuse(const std::string& collection, const std::string& record) const {
+namespace {
+
+// The collection a reference field names records of: the schema says that a field is a ref, not
+// to what. "" for a field that is not a ref.
+std::string RefTarget(const CollectionSpec& spec, const std::string& field) {
+  if (field == spec.participant_field && !field.empty()) return "participants";
+  const FieldSpec* f = spec.Find(field);
+  if (f == nullptr || f->type != FieldType::kRef) return "";
+  if (field == "registered") return "participants";
+  if (field == "session") return "workshops";
+  return "";
+}
+
+// Whether the field decides whose the record is.
+bool IsScopeField(const CollectionSpec& spec, const std::string& field) {
+  if (spec.name == "participants") return field == "referent" || field == "territory";
+  if (spec.belongs_to_participant) return field == spec.participant_field;
+  return field == "territory";
+}
+
+}  // namespace
+
+Status PushGuard::Refuse(const Key& record, const Key* target) {
+  refused_ = record;
+  std::string what = record.first + " " + record.second;
+  if (target) what += " may not name " + target->first + " " + target->second + ", which";
   return Status(StatusCode::kPermissionDenied,
-                collection + " " + record + " is outside the scope of device " + device_->id +
-                    " (adviser " + device_->adviser + ")");
+                what + " is outside the scope of device " + device_->id + " (adviser " +
+                    device_->adviser + ")");
 }
 
-Result<bool> PushGuard::MayAttachTo(const std::string& participant) {
-  auto known = attachable_.find(participant);
-  if (known != attachable_.end()) return known->second;
-  Result<PushAccess> access = scopes_->Access(*device_, "participants", participant);
+Result<PushAccess> PushGuard::AccessOf(const Key& record) {
+  auto known = access_.find(record);
+  if (known != access_.end()) return known->second;
+  Result<PushAccess> access = scopes_->Access(*device_, record.first, record.second);
   if (!access.ok()) return access.status();
-  const bool may = *access != PushAccess::kRefused;
-  attachable_.emplace(participant, may);
-  return may;
+  access_.emplace(record, *access);
+  return *access;
+}
+
+Status PushGuard::MayReference(const Key& record, const Key& target) {
+  Result<PushAccess> access = AccessOf(target);
+  if (!access.ok()) return access.status();
+  return *access == PushAccess::kRefused ? Refuse(record, &target) : Status::Ok();
 }
 
 Status PushGuard::Admit(const std::vector<Operation>& ops) {
+  // Every record first, so that what the batch refers to is judged before any of it applies.
   for (const Operation& op : ops) {
-    auto key = std::make_pair(op.collection, op.record);
+    Key key(op.collection, op.record);
     if (!touched_.insert(key).second) continue;
-    Result<PushAccess> access = scopes_->Access(*device_, op.collection, op.record);
+    Result<PushAccess> access = AccessOf(key);
     if (!access.ok()) return access.status();
-    if (*access == PushAccess::kRefused) return Refuse(op.collection, op.record);
-    const CollectionSpec* spec = schema_->Find(op.collection);
-    if (*access != PushAccess::kNew || spec == nullptr || !spec->belongs_to_participant) continue;
-    new_records_.insert(key);
-    // The participants it may end with: the one it has, and any the batch writes.
-    Result<std::optional<std::string>> participant = scopes_->ParticipantOf(op.collection, op.record);
-    if (!participant.ok()) return participant.status();
-    if (*participant) CARNET_RETURN_IF_ERROR(MayAttachTo(**participant).status());
+    if (*access == PushAccess::kRefused) return Refuse(key);
   }
   for (const Operation& op : ops) {
-    if (op.kind != OpKind::kWrite || !op.value || !new_records_.count({op.collection, op.record})) {
-      continue;
+    const CollectionSpec* spec = schema_->Find(op.collection);
+    if (spec == nullptr) continue;
+    Key key(op.collection, op.record);
+    if (op.kind == OpKind::kWrite && IsScopeField(*spec, op.field) &&
+        access_.at(key) == PushAccess::kHandedOver) {
+      rescoped_.insert(key);
     }
-    if (op.field == schema_->Find(op.collection)->participant_field) {
-      CARNET_RETURN_IF_ERROR(MayAttachTo(*op.value).status());
-    }
+    // A reference written: a participant field, a session, a registration.
+    const std::string target = RefTarget(*spec, op.field);
+    if (target.empty()) continue;
+    std::optional<std::string> named;
+    if (op.kind == OpKind::kWrite) named = op.value;
+    if (op.kind == OpKind::kAdd) named = op.element;
+    if (named && !named->empty()) CARNET_RETURN_IF_ERROR(MayReference(key, {target, *named}));
+  }
+  // A record that was not the device's keeps to a participant it may reference.
+  for (const Key& key : touched_) {
+    if (access_.at(key) == PushAccess::kHeld) continue;
+    const CollectionSpec* spec = schema_->Find(key.first);
+    if (spec == nullptr || !spec->belongs_to_participant || key.first == "participants") continue;
+    Result<std::optional<std::string>> participant = scopes_->ParticipantOf(key.first, key.second);
+    if (!participant.ok()) return participant.status();
+    if (*participant) CARNET_RETURN_IF_ERROR(MayReference(key, {"participants", **participant}));
   }
   return Status::Ok();
 }
 
 Status PushGuard::Check() {
-  for (const auto& [collection, record] : new_records_) {
-    Result<std::optional<std::string>> participant = scopes_->ParticipantOf(collection, record);
-    if (!participant.ok()) return participant.status();
-    if (!*participant) continue;
-    Result<bool> may = MayAttachTo(**participant);
-    if (!may.ok()) return may.status();
-    if (!*may) return Refuse(collection, record);
+  for (const Key& key : touched_) {
+    if (access_.at(key) == PushAccess::kHeld) continue;
+    const CollectionSpec* spec = schema_->Find(key.first);
+    if (spec != nullptr && spec->belongs_to_participant && key.first != "participants") {
+      Result<std::optional<std::string>> participant =
+          scopes_->ParticipantOf(key.first, key.second);
+      if (!participant.ok()) return participant.status();
+      if (*participant) {
+        CARNET_RETURN_IF_ERROR(MayReference(key, {"participants", **participant}));
+      }
+    }
+  }
+  // A tablet may hand a record over, never take one back: what it handed over and whose scope
+  // fields the batch wrote does not end in the device's scope. A record another moved out of
+  // its scope may, as a concurrent write that wins: the tablet did not know.
+  for (const Key& key : rescoped_) {
+    Result<bool> holds = scopes_->Holds(*device_, key.first, key.second);
+    if (!holds.ok()) return holds.status();
+    if (*holds) {
+      refused_ = key;
+      return Status(StatusCode::kPermissionDenied,
+                    key.first + " " + key.second + " was handed over by device " + device_->id +
+                        ", which may not take it back (adviser " + device_->adviser + ")");
+    }
   }
   // Participants first: forgetting one takes the records that belong to them along.
   for (bool participants : {true, false}) {

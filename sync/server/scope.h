@@ -30,6 +30,14 @@ struct ParticipantScope {
   friend bool operator==(const ParticipantScope&, const ParticipantScope&) = default;
 };
 
+// Whether a device may still write a record that left its scope (ScopeSource::InGrace), and
+// whose push moved it out.
+enum class Grace {
+  kNone,
+  kAfterAnother,  // another device's push, or the server's maintenance
+  kAfterOwn,      // the device's own push, and the forget served: it knows it handed it over
+};
+
 class ScopeSource {
  public:
   virtual ~ScopeSource() = default;
@@ -50,11 +58,20 @@ class ScopeSource {
   // Gives every entry of the record a new sequence number, so that it flows again to every
   // device whose scope holds it.
   virtual Status Resequence(const std::string& collection, const std::string& record) = 0;
+  // `own`: the device's own push moved the record out of its scope.
   virtual Status AddForget(const std::string& device, const std::string& collection,
-                           const std::string& record) = 0;
+                           const std::string& record, bool own) = 0;
   // Whether a forget of the record (or of its participant) waits for the device past its cursor.
   virtual Result<bool> ForgetPending(const Device& device, const std::string& collection,
                                      const std::string& record) = 0;
+  // Whether the device is still within its grace for the record: a forget of it (or of its
+  // participant) was made for the device less than ServerStoreOptions::hand_over_grace_ms ago,
+  // and no pull of the device ever started past it; kAfterOwn if one such forget is own (its
+  // push made it) and a pull served it to the device already: it knows it handed the record over.
+  // Judged on what the server made and was told, never on the cursor of the last pull alone,
+  // which the tablet chooses.
+  virtual Result<Grace> InGrace(const Device& device, const std::string& collection,
+                                const std::string& record) = 0;
   // The devices that stamped an entry of the record, dead ones included.
   virtual Result<std::set<std::string>> AuthorsOf(const std::string& collection,
                                                   const std::string& record) = 0;
@@ -63,9 +80,14 @@ class ScopeSource {
 
 // What a push may do to a record, judged on the scopes before the batch (PROTOCOL.md, Push).
 enum class PushAccess {
-  kFree,     // in the device's scope, or leaving it (a forget on its way): edits, hand-overs
-  kNew,      // not on the server, of unknown scope, or the device's own creation: allowed, but
-             // not to end up belonging to a participant refused to the device
+  kHeld,     // in the device's scope: edits, hand-overs
+  kNew,      // not on the server, or of unknown scope (a participant without referent or
+             // without territory, a record without participant): allowed, but not to end up
+             // belonging to a participant refused to the device
+  kGrace,    // moved out of the device's scope lately by another, and the device may not know
+             // yet (InGrace): what it wrote before it heard is allowed, as a concurrent write
+  kHandedOver,  // handed over lately by the device itself (InGrace): what it wrote before is
+                // allowed, taking the record back into its scope is not
   kRefused,  // known to be in another's scope
 };
 
@@ -75,7 +97,9 @@ class ScopeTracker {
 
   // After operations changed a record: brings its stored scope up to date and, when it moved,
   // re-sequences what the devices gaining it must receive and forgets it on those losing it.
-  Status Update(const std::string& collection, const std::string& record);
+  // `pusher`: the device whose push changed it ("" for the server's maintenance).
+  Status Update(const std::string& collection, const std::string& record,
+                const std::string& pusher = "");
 
   // Whether the device's scope holds the record, by the stored scopes.
   Result<bool> Holds(const Device& device, const std::string& collection,
@@ -110,8 +134,9 @@ class ScopeTracker {
 
 // Who may push what (PROTOCOL.md, Push), for one batch inside the store's transaction: Admit()
 // before any operation is applied, Check() once they are and the scopes are up to date. Either
-// refuses the whole batch with kPermissionDenied. Check() also sends the pusher a forget of what
-// it touched and does not hold (a participant it created and handed over before pushing).
+// refuses the whole batch with kPermissionDenied, naming the record; refused() then names it
+// for the audit log. Check() also sends the pusher a forget of what it touched and does not hold
+// (a participant it created and handed over before pushing).
 class PushGuard {
  public:
   PushGuard(const Schema* schema, ScopeTracker* scopes, const Device* device)
@@ -120,19 +145,28 @@ class PushGuard {
   Status Admit(const std::vector<Operation>& ops);
   Status Check();
 
+  // The record a refusal named (collection, record); empty before one.
+  const std::pair<std::string, std::string>& refused() const { return refused_; }
+
  private:
-  Status Refuse(const std::string& collection, const std::string& record) const;
-  // Whether a record may come to belong to the participant, judged before the batch.
-  Result<bool> MayAttachTo(const std::string& participant);
+  using Key = std::pair<std::string, std::string>;
+  // `target`, when given: the record a reference written to `record` names.
+  Status Refuse(const Key& record, const Key* target = nullptr);
+  // What the push may do to the record, judged before the batch; cached.
+  Result<PushAccess> AccessOf(const Key& record);
+  // Whether the batch may make `record` name `target` (a participant or a workshop), or belong
+  // to it: the target is in the device's scope, new, or within the device's grace.
+  Status MayReference(const Key& record, const Key& target);
 
   const Schema* schema_;
   ScopeTracker* scopes_;
   const Device* device_;
-  std::set<std::pair<std::string, std::string>> touched_;
-  // Records admitted as new that belong to participants, and the participants they may end up
-  // with, judged before the batch.
-  std::set<std::pair<std::string, std::string>> new_records_;
-  std::map<std::string, bool> attachable_;
+  std::set<Key> touched_;
+  std::map<Key, PushAccess> access_;  // of the records touched and of those they name
+  // Records of the batch the device handed over lately (kHandedOver) and whose own scope fields
+  // it writes (referent, territory, participant field): they may not end in the device's.
+  std::set<Key> rescoped_;
+  Key refused_;
 };
 
 }  // namespace carnet

@@ -16,12 +16,16 @@
 #include <thread>
 
 #include "carnet/loopback.h"
+#include "carnet/schema.h"
 #include "carnet/wire.h"
 
 namespace carnet {
 namespace {
 
 constexpr time_t kKeepAliveTimeoutS = 1;
+// An enrollment is a device id (64 bytes at most), a code and the protocol version: a few hundred
+// bytes in either format; 4 KiB leaves room and keeps the decoding of a stranger's body small.
+constexpr size_t kMaxEnrollBytes = 4096;
 
 // TLS 1.2: ephemeral ECDH key exchange (forward secrecy) and AEAD ciphers only, no CBC, no RSA
 // key exchange; for RSA and ECDSA certificates alike. Every TLS 1.3 suite is of that kind.
@@ -237,9 +241,21 @@ wire::TokenReply SyncServer::Impl::NewToken() {
 void SyncServer::Impl::HandleEnroll(const httplib::Request& req, httplib::Response& res) {
   Negotiated formats;
   if (!AdmitRequest(req, res, &formats)) return;
+  // The one route without a token: bounded before it is decoded, its id checked before it is
+  // logged or echoed (sync/SECURITY.md, Devices).
+  if (req.body.size() > kMaxEnrollBytes) {
+    return Fail(res, formats.reply,
+                Status(StatusCode::kResourceExhausted, "an enrollment request is at most " +
+                                                           std::to_string(kMaxEnrollBytes) +
+                                                           " bytes"));
+  }
   wire::EnrollRequest enroll;
   Status decoded = wire::Decode(req.body, formats.request, &enroll);
   if (!decoded.ok()) return Fail(res, formats.reply, decoded);
+  if (!IsValidDeviceId(enroll.device)) {
+    return Fail(res, formats.reply,
+                InvalidArgument("a device id is 1 to 64 letters, digits, '.', '_', ':' or '-'"));
+  }
   const std::string code = NormalizeEnrollmentCode(enroll.code);
   if (code.empty()) {
     return Fail(res, formats.reply,

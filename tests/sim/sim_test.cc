@@ -95,6 +95,11 @@ struct KnownBug {
 
 const std::vector<KnownBug>& KnownBugs() {
   static const std::vector<KnownBug> kBugs = {
+      // A tablet hands a participant over, the pull that serves the forget is lost (or the
+      // forget refused for pending changes), and the adviser, still seeing the participant,
+      // moves them back to themselves: the server cannot tell this from a tablet ignoring the
+      // forget, refuses (sync/SECURITY.md, Scope), and the outbox is stuck.
+      {"a hand-over taken back after its forget was served", std::regex("may not take it back")},
   };
   return kBugs;
 }
@@ -300,4 +305,13 @@ TEST_CASE("A tablet that once stamped a change years ahead syncs again", "[sim][
   SimConfig config = Pinned(3, 20, SimFeatures{false, false, false, false});
   config.years_ahead_chance = 1;
   RequirePasses(config);
+}
+
+// Known, not fixed (KnownBugs): found at the commit that refused taking back a participant one
+// handed over. Tablet 0 hands a participant over, the reply serving the forget is lost, and it
+// moves them back to its own adviser: refused (403) at every sync from then on.
+// CARNET_SIM_SEED=812 CARNET_SIM_TABLETS=4 CARNET_SIM_OPS=256
+// CARNET_SIM_FEATURES=hand-overs,late-deliveries
+TEST_CASE("A hand-over undone before its forget arrives is pushed", "[sim][regression][!mayfail]") {
+  RequirePasses(Config(812));
 }

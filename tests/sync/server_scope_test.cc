@@ -291,3 +291,118 @@ TEST_CASE("A record of another adviser's participant cannot be moved into one's 
   RequireSynced(*d.b);
   CHECK(HoldsFile(*d.b, d.p3));
 }
+
+TEST_CASE("What a tablet wrote offline is refused once the hand-over is older than the grace",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+  // Adviser a writes a note and goes offline for longer than the grace; the office hands p1 to b.
+  SYNC_REQUIRE_OK(d.a->store().Append("interviews", d.p1.interview, "notes", "written offline"));
+  d.HandToB(d.p1.participant);
+  RequireSynced(*d.office);
+  d.server.env().Advance(ServerStoreOptions{}.hand_over_grace_ms + 60'000);
+
+  Status pushed = Sync(*d.a);
+
+  INFO(pushed.ToString());
+  CHECK(pushed.code() == StatusCode::kPermissionDenied);
+  CHECK(pushed.message().find(d.p1.interview) != std::string::npos);
+  RequireSynced(*d.b);
+  CHECK(NotesOf(*d.b, d.p1.interview) == std::vector<std::string>{"first interview"});
+}
+
+TEST_CASE("A tablet that pulled past a forget cannot reopen its grace by pulling from the start",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+  d.HandToB(d.p1.participant);
+  RequireSynced(*d.office);
+  RequireSynced(*d.a);
+  RequireSynced(*d.a);  // its second pull starts past the forget: acknowledged
+  REQUIRE_FALSE(HoldsFile(*d.a, d.p1));
+
+  // A pull from cursor 0, by hand, then a new action for the participant it lost.
+  RawClient raw(d.server.port(), d.server.Token("tab-a"));
+  REQUIRE(raw.Send("/v1/pull", wire::PullRequest{1, 0, 1000, ""}).status == 200);
+  SYNC_REQUIRE_OK(d.a->store().Put("actions", d.a->store().NewId(),
+                           {{"participant", d.p1.participant}, {"label", "permis B"}}));
+  Status pushed = Sync(*d.a);
+
+  INFO(pushed.ToString());
+  CHECK(pushed.code() == StatusCode::kPermissionDenied);
+  CHECK(pushed.message().find(d.p1.participant) != std::string::npos);
+}
+
+TEST_CASE("A participant created for a colleague cannot be taken back once they wrote about it",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+  // Adviser a records a participant for adviser b, in one push; b writes about them.
+  ParticipantFile p5 = AddParticipant(d.a->store(), "adviser-b", kSouth, d.north_workshop);
+  RequireSynced(*d.a);
+  RequireSynced(*d.a);
+  RequireSynced(*d.b);
+  SYNC_REQUIRE_OK(d.b->store().Append("interviews", p5.interview, "notes", "b's note"));
+  RequireSynced(*d.b);
+
+  SYNC_REQUIRE_OK(
+      d.a->store().Put("participants", p5.participant, {{"referent", "adviser-a"}, {"territory", kNorth}}));
+  Status pushed = Sync(*d.a);
+
+  INFO(pushed.ToString());
+  CHECK(pushed.code() == StatusCode::kPermissionDenied);
+  CHECK(d.server.ScopeDump("tab-a").find("b's note") == std::string::npos);
+  RequireSynced(*d.b);
+  CHECK(HoldsFile(*d.b, p5));
+}
+
+TEST_CASE("A record of one's own participant cannot be pointed at a colleague's participant",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+  std::string before = d.server.ScopeDump("");
+
+  // Tablet a points p1's interview (its own) at p3, adviser b's participant in the east.
+  SYNC_REQUIRE_OK(d.a->store().Set("interviews", d.p1.interview, "participant", d.p3.participant));
+  Status pushed = Sync(*d.a);
+
+  CHECK(pushed.code() == StatusCode::kPermissionDenied);
+  CHECK(d.server.ScopeDump("") == before);
+  RequireSynced(*d.b);
+  CHECK_FALSE(Holds(*d.b, "interviews", d.p1.interview));
+}
+
+TEST_CASE("A tablet cannot register a colleague's participant to its workshop",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+
+  // p3 is adviser b's, in the east: not a's to put on the attendance list of a north workshop.
+  SYNC_REQUIRE_OK(d.a->store().Add("workshops", d.north_workshop, "registered", d.p3.participant));
+  Status pushed = Sync(*d.a);
+
+  CHECK(pushed.code() == StatusCode::kPermissionDenied);
+  CHECK(pushed.message().find(d.north_workshop) != std::string::npos);
+}
+
+TEST_CASE("A move made offline, before the tablet heard another had moved the participant, wins",
+          "[sync][server][scope]") {
+  Department d;
+  d.SyncAll();
+  // The office hands p1 to b in the south; adviser a, offline and unaware, moves p1 to adviser c
+  // within the north, later: a concurrent write that wins, and keeps p1 in a's territory.
+  d.HandToB(d.p1.participant);
+  RequireSynced(*d.office);
+  d.a->env().Advance(60'000);
+  SYNC_REQUIRE_OK(d.a->store().Put("participants", d.p1.participant,
+                                   {{"referent", "adviser-c"}, {"territory", kNorth}}));
+
+  Status pushed = Sync(*d.a);
+
+  INFO(pushed.ToString());
+  CHECK(pushed.ok());
+  d.SyncAll();
+  CHECK(HoldsFile(*d.a, d.p1));
+  CHECK_FALSE(HoldsFile(*d.b, d.p1));
+  d.CheckAdvisersInScope();
+}

@@ -79,6 +79,16 @@ ALTER TABLE devices ADD COLUMN token_issued_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN wipe_confirmed_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN next_token_from_code boolean NOT NULL DEFAULT false;
 )sql",
+    // The grace after a hand-over (sync/SECURITY.md, Scope): when each forget was made and
+    // whether the device's own push made it, the furthest a device's pulls ever acknowledged,
+    // which a pull from an older cursor cannot undo, and the furthest a pull ever served it.
+    R"sql(
+ALTER TABLE forgets ADD COLUMN made_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN own boolean NOT NULL DEFAULT false;
+ALTER TABLE devices ADD COLUMN pulled_past bigint NOT NULL DEFAULT 0,
+  ADD COLUMN served_past bigint NOT NULL DEFAULT 0;
+UPDATE devices SET pulled_past = cursor, served_past = cursor;
+)sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // Any number: it only keeps two nodes from migrating at once.
@@ -134,7 +144,14 @@ const pg::Statements& Prepared() {
        "OVER (ORDER BY seq) AS n FROM entries WHERE collection = $1 AND record = $2) r WHERE "
        "e.collection = $1 AND e.record = $2 AND e.field = r.field AND e.element = r.element AND "
        "e.stamp = r.stamp"},
-      {"add_forget", "INSERT INTO forgets VALUES($1, $2, $3, $4)"},
+      {"add_forget",
+       "INSERT INTO forgets(seq, device, collection, record, made_ms, own) VALUES($1, $2, $3, $4, "
+       "$5, $6)"},
+      {"in_grace",
+       "SELECT bool_or(f.own AND f.seq <= d.served_past) FROM forgets f JOIN devices d ON d.id = "
+       "f.device WHERE f.device = "
+       "$1 AND f.seq > d.pulled_past AND f.made_ms >= $2 AND ((f.collection = $3 AND f.record = "
+       "$4) OR (f.collection = 'participants' AND f.record = $5))"},
       {"forget_pending",
        "SELECT 1 FROM forgets WHERE device = $1 AND seq > $2 AND ((collection = $3 AND record = "
        "$4) OR (collection = 'participants' AND record = $5)) LIMIT 1"},
@@ -234,7 +251,9 @@ const char* Nullable(const std::optional<std::string>& text) {
 // What the scope tracker reads and writes, inside one transaction.
 class TxnScopes : public ScopeSource {
  public:
-  TxnScopes(pqxx::transaction_base& txn, pg::Sequence* seq) : txn_(txn), seq_(seq) {}
+  // `options`: the clock and the hand-over grace (InGrace, AddForget).
+  TxnScopes(pqxx::transaction_base& txn, pg::Sequence* seq, const ServerStoreOptions& options)
+      : txn_(txn), seq_(seq), options_(options) {}
 
   Result<std::vector<Entry>> LiveHeads(const std::string& collection, const std::string& record,
                                        const std::string& field) override {
@@ -293,8 +312,9 @@ class TxnScopes : public ScopeSource {
     return Status::Ok();
   }
   Status AddForget(const std::string& device, const std::string& collection,
-                   const std::string& record) override {
-    txn_.exec_prepared0("add_forget", seq_->Take(), device, collection, record);
+                   const std::string& record, bool own) override {
+    txn_.exec_prepared0("add_forget", seq_->Take(), device, collection, record,
+                        options_.env->NowMillis(), own);
     return Status::Ok();
   }
   Result<std::set<std::string>> AuthorsOf(const std::string& collection,
@@ -379,10 +399,22 @@ class TxnScopes : public ScopeSource {
                                owner)
                 .empty();
   }
+  Result<Grace> InGrace(const Device& device, const std::string& collection,
+                        const std::string& record) override {
+    Result<std::optional<RecordScope>> scope = StoredScope(collection, record);
+    if (!scope.ok()) return scope.status();
+    std::string owner = *scope && (*scope)->participant ? *(*scope)->participant : "";
+    pqxx::row own = txn_.exec_prepared1("in_grace", device.id,
+                                        options_.env->NowMillis() - options_.hand_over_grace_ms,
+                                        collection, record, owner);
+    if (own[0].is_null()) return Grace::kNone;
+    return own[0].as<bool>() ? Grace::kAfterOwn : Grace::kAfterAnother;
+  }
 
  private:
   pqxx::transaction_base& txn_;
   pg::Sequence* seq_;
+  const ServerStoreOptions& options_;
 };
 
 class PostgresServerStore : public ServerStore {
@@ -422,8 +454,9 @@ class PostgresServerStore : public ServerStore {
   Result<uint64_t> CountConflicts() override;
 
  private:
+  // `refused`: the record a scope refusal named, for the audit log.
   Status PushIn(pqxx::transaction_base& txn, const Device& caller, const wire::PushRequest& push,
-                int64_t now, wire::PushReply* reply);
+                int64_t now, wire::PushReply* reply, std::pair<std::string, std::string>* refused);
   Status PurgeIn(pqxx::transaction_base& txn, uint64_t* purged);
   // Erasure and retention (sync/server/erasure.h).
   Status InErasureTransaction(bool write,
@@ -606,21 +639,33 @@ Result<wire::PushReply> PostgresServerStore::Push(const Device& caller,
   const int64_t now = options_.env->NowMillis();
   CARNET_RETURN_IF_ERROR(CheckPushBatch(*schema_, caller, push, now, options_.max_forward_skew_ms));
   wire::PushReply reply;
+  std::pair<std::string, std::string> refused;
   Status status = pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
     reply = wire::PushReply{};
-    return PushIn(txn, caller, push, now, &reply);
+    refused = {};
+    return PushIn(txn, caller, push, now, &reply, &refused);
   });
+  if (status.code() == StatusCode::kPermissionDenied && !refused.first.empty()) {
+    // Logged though the push rolled back (sync/SECURITY.md, Scope).
+    Status logged = pool_.Run(pg::Pool::Isolation::kReadCommitted, [&](pqxx::transaction_base& txn) {
+      audit::AppendPostgres(txn, {audit::RefusalRow(caller, now, refused.first, refused.second,
+                                                    push.ops.size())});
+      return Status::Ok();
+    });
+    if (!logged.ok()) return logged;
+  }
   if (!status.ok()) return status;
   return reply;
 }
 
 Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& caller,
                                    const wire::PushRequest& push, int64_t now,
-                                   wire::PushReply* reply) {
+                                   wire::PushReply* reply,
+                                   std::pair<std::string, std::string>* refused) {
   // First the store-wide lock (pg_sequence.h): from here on this transaction sees every
   // push committed before it, on any node, and none runs beside it.
   pg::Sequence seq(txn);
-  TxnScopes source(txn, &seq);
+  TxnScopes source(txn, &seq, options_);
   ScopeTracker scopes(schema_, &source);
   Result<Device> fresh = EnrolledDevice(txn, caller.id);
   if (!fresh.ok()) return fresh.status();
@@ -648,7 +693,10 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
   reply->erased = *erased;
   // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
   PushGuard guard(schema_, &scopes, &device);
-  CARNET_RETURN_IF_ERROR(guard.Admit(ops));
+  if (Status admitted = guard.Admit(ops); !admitted.ok()) {
+    *refused = guard.refused();
+    return admitted;
+  }
   std::set<std::pair<std::string, std::string>> touched;
   for (const Operation& op : ops) touched.emplace(op.collection, op.record);
   // The merge reads only entries of the records it touches (an operation's refs name entries of
@@ -692,10 +740,13 @@ Status PostgresServerStore::PushIn(pqxx::transaction_base& txn, const Device& ca
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [collection, record] : touched) {
       if ((collection == "participants") != (pass == 0)) continue;
-      CARNET_RETURN_IF_ERROR(scopes.Update(collection, record));
+      CARNET_RETURN_IF_ERROR(scopes.Update(collection, record, device.id));
     }
   }
-  CARNET_RETURN_IF_ERROR(guard.Check());
+  if (Status checked = guard.Check(); !checked.ok()) {
+    *refused = guard.refused();
+    return checked;
+  }
   // The reply acknowledges this batch, never more (PROTOCOL.md, Push).
   const uint64_t acknowledged = push.ops.empty() ? verdict.acknowledged : push.ops.back().seq;
   txn.exec_params0("UPDATE devices SET acknowledged_seq = $1, last_contact_ms = $2 WHERE id = $3",
@@ -751,8 +802,10 @@ Result<wire::PullReply> PostgresServerStore::Pull(const Device& caller, uint64_t
   CARNET_RETURN_IF_ERROR(AuditPull(caller, reply));
   // The acknowledgement needs no snapshot: the cursor the device sent is what it holds.
   status = pool_.RunPlain([&](pqxx::transaction_base& txn) {
-    txn.exec_params0("UPDATE devices SET cursor = $1, last_contact_ms = $2 WHERE id = $3", cursor,
-                     reply.server_time_ms, caller.id);
+    txn.exec_params0(
+        "UPDATE devices SET cursor = $1, pulled_past = greatest(pulled_past, $1), served_past = "
+        "greatest(served_past, $4), last_contact_ms = $2 WHERE id = $3",
+        cursor, reply.server_time_ms, caller.id, reply.next_cursor);
     ConfirmErasuresPostgres(txn, caller.id, cursor, reply.server_time_ms);
     return Status::Ok();
   });
@@ -871,7 +924,7 @@ Result<uint64_t> PostgresServerStore::Purge() {
 Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purged) {
   *purged = 0;
   pg::Sequence seq(txn);  // forgets take numbers; and no push runs meanwhile
-  TxnScopes source(txn, &seq);
+  TxnScopes source(txn, &seq, options_);
   ScopeTracker scopes(schema_, &source);
   Result<std::vector<Device>> devices = source.ActiveDevices();
   if (!devices.ok()) return devices.status();
@@ -928,7 +981,7 @@ Status PostgresServerStore::PurgeIn(pqxx::transaction_base& txn, uint64_t* purge
     }
     const uint64_t first_forget = seq.Last() + 1;
     for (const std::string& id : holders) {
-      CARNET_RETURN_IF_ERROR(source.AddForget(id, collection, record));
+      CARNET_RETURN_IF_ERROR(source.AddForget(id, collection, record, false));
     }
     txn.exec_params0("INSERT INTO purging VALUES($1, $2, $3, $4)", collection, record,
                      first_forget, seq.Last());
@@ -1056,7 +1109,7 @@ Status PostgresServerStore::InErasureTransaction(
     std::optional<pg::Sequence> seq;
     if (write) seq.emplace(txn);  // the store-wide lock: no push or purge runs beside it
     pg::Sequence* numbers = seq ? &*seq : nullptr;
-    TxnScopes source(txn, numbers);
+    TxnScopes source(txn, numbers, options_);
     std::unique_ptr<ErasureSource> erasures = NewPostgresErasureSource(txn, numbers);
     ErasureTxn context{erasures.get(), &source, schema_, options_.env};
     CARNET_RETURN_IF_ERROR(body(context));

@@ -83,6 +83,16 @@ ALTER TABLE devices ADD COLUMN next_token_from_code INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX devices_by_next_token ON devices(next_token_hash);
 CREATE UNIQUE INDEX devices_by_code ON devices(code_hash);
 )sql",
+    // The grace after a hand-over (sync/SECURITY.md, Scope): when each forget was made and
+    // whether the device's own push made it, the furthest a device's pulls ever acknowledged,
+    // which a pull from an older cursor cannot undo, and the furthest a pull ever served it.
+    R"sql(
+ALTER TABLE forgets ADD COLUMN made_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE forgets ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN pulled_past INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN served_past INTEGER NOT NULL DEFAULT 0;
+UPDATE devices SET pulled_past = cursor, served_past = cursor;
+)sql",
 };
 constexpr int kLayoutVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -174,6 +184,10 @@ class WriteTransaction {
     open_ = true;
     return Status::Ok();
   }
+  void Rollback() {
+    if (open_) (void)db_->Exec("ROLLBACK");
+    open_ = false;
+  }
   Status Commit() {
     open_ = false;
     Status status = db_->Exec("COMMIT");
@@ -237,9 +251,11 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
       const std::string& participant) override;
   Status Resequence(const std::string& collection, const std::string& record) override;
   Status AddForget(const std::string& device, const std::string& collection,
-                   const std::string& record) override;
+                   const std::string& record, bool own) override;
   Result<bool> ForgetPending(const Device& device, const std::string& collection,
                              const std::string& record) override;
+  Result<Grace> InGrace(const Device& device, const std::string& collection,
+                        const std::string& record) override;
   Result<std::set<std::string>> AuthorsOf(const std::string& collection,
                                           const std::string& record) override;
   Result<std::vector<Device>> ActiveDevices() override;
@@ -256,6 +272,8 @@ class SqliteServerStore : public ServerStore, private ScopeSource {
   Status InErasureTransaction(bool write,
                               const std::function<Status(ErasureTxn&)>& body) override;
   Result<uint32_t> DropErased(const Device& device, std::vector<Operation>* ops);
+  // Logs a push refused for its scope, in a transaction of its own: the push's rolled back.
+  Status AuditRefusal(const Device& device, int64_t now, const PushGuard& guard, size_t ops);
   // A change pushed to a record being purged keeps it (PROTOCOL.md, Purge): its forgets not yet
   // pulled are withdrawn; the scope update that follows serves it again, whole.
   Status CancelPurge(const std::string& collection, const std::string& record);
@@ -694,9 +712,10 @@ Status SqliteServerStore::CancelPurge(const std::string& collection, const std::
 }
 
 Status SqliteServerStore::AddForget(const std::string& device, const std::string& collection,
-                                    const std::string& record) {
-  Result<sqlite::Statement*> st =
-      db_->Query("INSERT INTO forgets VALUES(?, ?, ?, ?)", next_seq_++, device, collection, record);
+                                    const std::string& record, bool own) {
+  Result<sqlite::Statement*> st = db_->Query(
+      "INSERT INTO forgets(seq, device, collection, record, made_ms, own) VALUES(?, ?, ?, ?, ?, ?)",
+      next_seq_++, device, collection, record, options_.env->NowMillis(), int64_t{own});
   return st.ok() ? (*st)->Run() : st.status();
 }
 
@@ -736,6 +755,39 @@ Result<bool> SqliteServerStore::ForgetPending(const Device& device, const std::s
   return pending;
 }
 
+Result<Grace> SqliteServerStore::InGrace(const Device& device, const std::string& collection,
+                                         const std::string& record) {
+  Result<std::optional<RecordScope>> scope = StoredScope(collection, record);
+  if (!scope.ok()) return scope.status();
+  std::string owner = *scope && (*scope)->participant ? *(*scope)->participant : "";
+  Result<sqlite::Statement*> st = db_->Query(
+      "SELECT max(f.own AND f.seq <= d.served_past) FROM forgets f JOIN devices d ON d.id = "
+      "f.device WHERE f.device = ? AND "
+      "f.seq > d.pulled_past AND f.made_ms >= ? AND ((f.collection = ? AND f.record = ?) OR "
+      "(f.collection = 'participants' AND f.record = ?))",
+      device.id, options_.env->NowMillis() - options_.hand_over_grace_ms, collection, record,
+      owner);
+  if (!st.ok()) return st.status();
+  Status status;
+  Grace grace = Grace::kNone;
+  if ((*st)->Step(&status) && !(*st)->IsNull(0)) {
+    grace = (*st)->Int(0) ? Grace::kAfterOwn : Grace::kAfterAnother;
+  }
+  (*st)->Reset();
+  if (!status.ok()) return status;
+  return grace;
+}
+
+Status SqliteServerStore::AuditRefusal(const Device& device, int64_t now,
+                                       const PushGuard& guard, size_t ops) {
+  WriteTransaction txn(db_.get());
+  CARNET_RETURN_IF_ERROR(BeginWrite(&txn));
+  const auto& [collection, record] = guard.refused();
+  CARNET_RETURN_IF_ERROR(audit::AppendSqlite(
+      db_.get(), {audit::RefusalRow(device, now, collection, record, ops)}));
+  return txn.Commit();
+}
+
 Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
                                                 const wire::PushRequest& push) {
   const int64_t now = options_.env->NowMillis();
@@ -764,15 +816,20 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   WriteTransaction txn(db_.get());
   CARNET_RETURN_IF_ERROR(BeginWrite(&txn));
   const uint64_t first_seq = next_seq_;
+  PushGuard guard(schema_, &scopes_, &device);
   auto fail = [&](Status status) {
     next_seq_ = first_seq;  // the transaction rolls back the sequence numbers it used
+    if (status.code() == StatusCode::kPermissionDenied && !guard.refused().first.empty()) {
+      txn.Rollback();
+      Status logged = AuditRefusal(device, now, guard, ops.size());
+      if (!logged.ok()) return logged;
+    }
     return status;
   };
   Result<uint32_t> erased = DropErased(device, &ops);  // PROTOCOL.md, Erasure
   if (!erased.ok()) return fail(erased.status());
 
   // Who may touch what is judged on the scopes before the batch (PROTOCOL.md, Push).
-  PushGuard guard(schema_, &scopes_, &device);
   if (Status admitted = guard.Admit(ops); !admitted.ok()) return fail(admitted);
   std::set<std::pair<std::string, std::string>> touched, changed;
   wire::PushReply reply;
@@ -807,7 +864,7 @@ Result<wire::PushReply> SqliteServerStore::Push(const Device& caller,
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [collection, record] : touched) {
       if ((collection == "participants") != (pass == 0)) continue;
-      Status updated = scopes_.Update(collection, record);
+      Status updated = scopes_.Update(collection, record, device.id);
       if (!updated.ok()) return fail(updated);
     }
   }
@@ -913,8 +970,9 @@ Result<wire::PullReply> SqliteServerStore::Pull(const Device& caller, uint64_t p
       ServeErasuresSqlite(db_.get(), device.id, cursor, next, reply.server_time_ms, &reply));
 
   Result<sqlite::Statement*> ack = db_->Query(
-      "UPDATE devices SET cursor = ?, last_contact_ms = ? WHERE id = ?", cursor,
-      reply.server_time_ms, device.id);
+      "UPDATE devices SET cursor = ?, pulled_past = max(pulled_past, ?), served_past = "
+      "max(served_past, ?), last_contact_ms = ? WHERE id = ?",
+      cursor, cursor, next, reply.server_time_ms, device.id);
   if (!ack.ok()) return ack.status();
   CARNET_RETURN_IF_ERROR((*ack)->Run());
   CARNET_RETURN_IF_ERROR(audit::AppendSqlite(db_.get(), audit::PullRows(device, reply)));
@@ -1112,7 +1170,7 @@ Result<uint64_t> SqliteServerStore::Purge() {
     }
     const uint64_t first_forget = next_seq_;
     for (const std::string& id : holders) {
-      if (status = AddForget(id, collection, record); !status.ok()) return fail(status);
+      if (status = AddForget(id, collection, record, false); !status.ok()) return fail(status);
     }
     Result<sqlite::Statement*> mark = db_->Query("INSERT INTO purging VALUES(?, ?, ?, ?)",
                                                  collection, record, first_forget, next_seq_ - 1);

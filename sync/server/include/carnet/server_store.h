@@ -43,6 +43,9 @@ struct ServerStoreOptions {
   Env* env = nullptr;  // not owned
   const Schema* schema = nullptr;  // defaults to Schema::Programme()
   int64_t max_forward_skew_ms = 15 * 60 * 1000;
+  // How long after a hand-over the former holder may still push what it wrote before it heard
+  // of it, while it has not acknowledged the forget (sync/SECURITY.md, Scope).
+  int64_t hand_over_grace_ms = int64_t{45} * 24 * 60 * 60 * 1000;
 };
 
 class ServerStore {
