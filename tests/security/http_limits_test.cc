@@ -126,37 +126,34 @@ void RequireHeldUp(const Server& server) {
   CHECK(HealthzMs(server.process.port()) >= 0);
 }
 
+// A server takes `head` then pieces of a MiB, stops taking them well before 256 MiB, and holds.
+void RequireFloodCutOff(const std::string& head, const std::string& piece) {
+  Server server;
+  const size_t taken = Flood(server.process.port(), head, piece);
+  INFO("MiB the server took: " << taken);
+  CHECK(taken < kAttackMiB);
+  RequireHeldUp(server);
+}
+
 }  // namespace
 
 TEST_CASE("A chunked body of 256 MiB to the push path is cut off at the body limit",
           "[security][http]") {
-  Server server;
-  const std::string head =
+  RequireFloodCutOff(
       "POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nCarnet-Protocol: 1\r\n"
-      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-  const size_t taken = Flood(server.process.port(), head, ChunkOfOneMiB());
-  INFO("MiB the server took: " << taken);
-  CHECK(taken < kAttackMiB);
-  RequireHeldUp(server);
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+      ChunkOfOneMiB());
 }
 
 TEST_CASE("A chunked body of 256 MiB to an unknown path is not read", "[security][http]") {
-  Server server;
-  const std::string head =
-      "POST /no/such/path HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
-  const size_t taken = Flood(server.process.port(), head, ChunkOfOneMiB());
-  INFO("MiB the server took: " << taken);
-  CHECK(taken < kAttackMiB);
-  RequireHeldUp(server);
+  RequireFloodCutOff(
+      "POST /no/such/path HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+      ChunkOfOneMiB());
 }
 
 TEST_CASE("A header line of 256 MiB is cut off at the header limit", "[security][http]") {
-  Server server;
-  const std::string head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ";
-  const size_t taken = Flood(server.process.port(), head, std::string(kMiB, 'a'));
-  INFO("MiB the server took: " << taken);
-  CHECK(taken < kAttackMiB);
-  RequireHeldUp(server);
+  RequireFloodCutOff("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ",
+                     std::string(kMiB, 'a'));
 }
 
 TEST_CASE("200 slow connections neither stop /healthz nor stay open past their deadlines",
@@ -184,7 +181,8 @@ TEST_CASE("200 slow connections neither stop /healthz nor stay open past their d
     const auto round_start = std::chrono::steady_clock::now();
     for (int i = 0; i < kSlow; ++i) {
       if (!open[i]) continue;
-      if (slow[i]->ClosedByServer() || !slow[i]->SendByte(i % 2 == 0 ? slow_head[round + 1] : '[')) {
+      if (slow[i]->ClosedByServer() ||
+          !slow[i]->SendByte(i % 2 == 0 ? slow_head[round + 1] : '[')) {
         open[i] = false;
       }
     }
