@@ -2,6 +2,7 @@
 // PostgreSQL URL postgresql://USER@HOST:PORT/DATABASE (sync/SCALING.md).
 //   carnet-server serve  --store sqlite:PATH [--listen HOST:PORT] --tls-cert FILE --tls-key FILE
 //   carnet-server serve  --store sqlite:PATH [--listen LOOPBACK:PORT] --plain-http
+//                        [--metrics-token-file FILE]
 //   carnet-server enroll --store sqlite:PATH --device ID --adviser ID --territory NAME...
 //                        [--code-hours H]
 //   carnet-server devices|purge --store sqlite:PATH
@@ -13,7 +14,10 @@
 //   carnet-server audit  --store sqlite:PATH [--device ID] [--record ID] [--since WHEN]
 //   carnet-server audit  --store sqlite:PATH --verify [--anchor ID:HASH]
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -92,6 +96,8 @@ constexpr const char* kUsage =
     "          --tls-cert FILE --tls-key FILE  the server's PEM certificate chain and key\n"
     "          or --plain-http               plain HTTP, on a loopback address only\n"
     "          [--threads N]                 requests served at once (default 64)\n"
+    "          [--metrics-token-file FILE]   serve GET /metrics to who presents the token in\n"
+    "                                        FILE (Authorization: Bearer); without: refused\n"
     "          [--retention-days N]          participants without contact for N days leave\n"
     "                                        the tablets (default 730; 0: never)\n"
     "          [--retention-action forget|erase]  or are erased\n"
@@ -172,7 +178,29 @@ struct ServeOptions {
   int threads = carnet::ServerOptions().worker_threads;
   int64_t token_lifetime_ms = carnet::ServerOptions().token_lifetime_ms;
   std::optional<carnet::RetentionPolicy> retention;
+  std::string metrics_token;  // empty: /metrics refused
 };
+
+// The operator's token for /metrics, from a file only the operator can read: not an argument
+// or an environment variable, which other users of the machine can see in /proc.
+Result<std::string> ReadMetricsToken(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) {
+    return carnet::InvalidArgument("cannot read --metrics-token-file '" + path +
+                                   "': " + std::strerror(errno));
+  }
+  char buffer[1024];
+  const size_t n = std::fread(buffer, 1, sizeof buffer, file);
+  std::fclose(file);
+  std::string token(buffer, n);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.size() < 16 || token.size() >= sizeof buffer ||
+      token.find_first_of(" \t\r\n") != std::string::npos) {
+    return carnet::InvalidArgument("--metrics-token-file '" + path +
+                                   "' must hold one token of 16 to 1000 characters, no spaces");
+  }
+  return token;
+}
 
 // Checked before the store is opened, so that a refused command leaves nothing behind.
 Result<ServeOptions> ParseServe(const Args& args) {
@@ -225,6 +253,11 @@ Result<ServeOptions> ParseServe(const Args& args) {
     }
     serve.token_lifetime_ms = static_cast<int64_t>(value * 24 * 60 * 60 * 1000);
   }
+  if (args.Has("metrics-token-file")) {
+    Result<std::string> token = ReadMetricsToken(args.One("metrics-token-file"));
+    if (!token.ok()) return token.status();
+    serve.metrics_token = *token;
+  }
   return serve;
 }
 
@@ -238,12 +271,20 @@ int Serve(carnet::ServerStore* store, carnet::Env* env, const ServeOptions& serv
   // OpenSSL writes to the socket with write(), not send(MSG_NOSIGNAL): a tablet that goes away
   // in the middle of a reply must cost one connection, not the server.
   signal(SIGPIPE, SIG_IGN);
+  // Each connection is a file descriptor, and the soft limit is often 1024: thousands of idle
+  // tablets need the hard limit (the server's own cap, HttpLimits::max_connections, still holds).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   carnet::ServerOptions options{serve.host, serve.port, env, store};
   options.tls_cert_file = serve.tls_cert_file;
   options.tls_key_file = serve.tls_key_file;
   options.worker_threads = serve.threads;
   options.retention = serve.retention;
   options.token_lifetime_ms = serve.token_lifetime_ms;
+  options.metrics_token = serve.metrics_token;
   carnet::SyncServer server(options);
   Status started = server.Start();
   if (!started.ok()) return Report(started);

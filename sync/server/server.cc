@@ -1,31 +1,31 @@
 #include "carnet/server.h"
 
-#include <httplib.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "carnet/loopback.h"
 #include "carnet/schema.h"
 #include "carnet/wire.h"
+#include "sync/server/http_server.h"
 
 namespace carnet {
 namespace {
 
-constexpr time_t kKeepAliveTimeoutS = 1;
 // An enrollment is a device id (64 bytes at most), a code and the protocol version: a few hundred
 // bytes in either format; 4 KiB leaves room and keeps the decoding of a stranger's body small.
 constexpr size_t kMaxEnrollBytes = 4096;
+// Requests other than a push carry a few fields: a code, a cursor, a device id.
+constexpr size_t kSmallBodyBytes = 64 * 1024;
 
 // TLS 1.2: ephemeral ECDH key exchange (forward secrecy) and AEAD ciphers only, no CBC, no RSA
 // key exchange; for RSA and ECDSA certificates alike. Every TLS 1.3 suite is of that kind.
@@ -101,43 +101,42 @@ class SyncServer::Impl {
 
   Status Start();
   void Stop();
-  int port() const { return port_; }
+  int port() const { return http_ ? http_->port() : 0; }
 
  private:
   // Writes `status` as an ErrorReply in the negotiated format.
-  void Fail(httplib::Response& res, wire::Format format, const Status& status);
+  void Fail(ServerResponse& res, wire::Format format, const Status& status);
   template <typename Message>
-  void Reply(httplib::Response& res, wire::Format format, const Message& message);
+  void Reply(ServerResponse& res, wire::Format format, const Message& message);
   // Checks protocol and formats; on failure the response is written already.
-  bool AdmitRequest(const httplib::Request& req, httplib::Response& res, Negotiated* formats);
+  bool AdmitRequest(const ServerRequest& req, ServerResponse& res, Negotiated* formats);
   // AdmitRequest, then the device token. A revoked device is refused with device_revoked (it
   // must wipe), unless `revoked_welcome` (its wipe confirmation).
-  bool Admit(const httplib::Request& req, httplib::Response& res, Device* device,
-             Negotiated* formats, bool revoked_welcome = false);
+  bool Admit(const ServerRequest& req, ServerResponse& res, Device* device, Negotiated* formats,
+             bool revoked_welcome = false);
   // Decodes a request naming its device, which must be the one the token is for; on failure
   // the response is written already.
   template <typename Message>
-  bool DecodeFromDevice(const httplib::Request& req, httplib::Response& res, const Device& device,
+  bool DecodeFromDevice(const ServerRequest& req, ServerResponse& res, const Device& device,
                         const Negotiated& formats, const char* what, Message* message);
-  void HandleEnroll(const httplib::Request& req, httplib::Response& res);
-  void HandleToken(const httplib::Request& req, httplib::Response& res);
-  void HandleWiped(const httplib::Request& req, httplib::Response& res);
+  void HandleEnroll(const ServerRequest& req, ServerResponse& res);
+  void HandleToken(const ServerRequest& req, ServerResponse& res);
+  void HandleWiped(const ServerRequest& req, ServerResponse& res);
   // A new token for the device, valid for options_.token_lifetime_ms from now.
   wire::TokenReply NewToken();
-  void HandlePush(const httplib::Request& req, httplib::Response& res);
-  void HandlePull(const httplib::Request& req, httplib::Response& res);
-  void HandleStatus(const httplib::Request& req, httplib::Response& res);
+  void HandlePush(const ServerRequest& req, ServerResponse& res);
+  void HandlePull(const ServerRequest& req, ServerResponse& res);
+  void HandleStatus(const ServerRequest& req, ServerResponse& res);
   void MaybePurge();
-  void HandleMetrics(const httplib::Request& req, httplib::Response& res);
-  // Counts a request once its reply is written (httplib's logger).
-  void Count(const httplib::Request& req, const httplib::Response& res);
+  void HandleMetrics(const ServerRequest& req, ServerResponse& res);
+  // Counts a request once its reply is made (HttpHooks::answered).
+  void Count(const ServerRequest& req, const ServerResponse& res);
+  // Whether the request carries the operator's token (ServerOptions::metrics_token).
+  bool IsOperator(const ServerRequest& req) const;
   void MaybeApplyRetention();
 
   ServerOptions options_;
-  std::unique_ptr<httplib::Server> http_;  // an httplib::SSLServer when serving HTTPS
-  std::thread listener_;
-  std::atomic<bool> listener_done_{false};
-  int port_ = 0;
+  std::unique_ptr<HttpServer> http_;
   std::atomic<int64_t> last_purge_ms_{0};
   // What /metrics reports (sync/OPERATIONS.md), since this process started.
   std::mutex metrics_mutex_;
@@ -153,39 +152,38 @@ class SyncServer::Impl {
   std::atomic<int64_t> last_retention_ms_{0};
 };
 
-void SyncServer::Impl::Fail(httplib::Response& res, wire::Format format, const Status& status) {
+void SyncServer::Impl::Fail(ServerResponse& res, wire::Format format, const Status& status) {
   wire::ErrorReply error{StatusCodeName(status.code()), status.message(), status.retryable(),
                          options_.env->NowMillis()};
   Result<std::string> body = wire::Encode(error, format);
   res.status = wire::HttpStatusFor(status.code());
-  res.set_content(body.ok() ? body.value() : status.ToString(),
-                  body.ok() ? wire::ContentType(format) : "text/plain");
+  res.SetContent(body.ok() ? body.value() : status.ToString(),
+                 body.ok() ? wire::ContentType(format) : "text/plain");
 }
 
 template <typename Message>
-void SyncServer::Impl::Reply(httplib::Response& res, wire::Format format, const Message& message) {
+void SyncServer::Impl::Reply(ServerResponse& res, wire::Format format, const Message& message) {
   Result<std::string> body = wire::Encode(message, format);
   if (!body.ok()) return Fail(res, format, body.status());
   res.status = 200;
-  res.set_content(body.value(), wire::ContentType(format));
+  res.SetContent(body.value(), wire::ContentType(format));
 }
 
-bool SyncServer::Impl::AdmitRequest(const httplib::Request& req, httplib::Response& res,
+bool SyncServer::Impl::AdmitRequest(const ServerRequest& req, ServerResponse& res,
                                     Negotiated* formats) {
   std::optional<wire::Format> request_format =
-      wire::FormatFromContentType(req.get_header_value("Content-Type"));
-  std::optional<wire::Format> reply_format =
-      wire::FormatFromContentType(req.get_header_value("Accept"));
+      wire::FormatFromContentType(req.Header("Content-Type"));
+  std::optional<wire::Format> reply_format = wire::FormatFromContentType(req.Header("Accept"));
   formats->request = request_format.value_or(wire::Format::kJson);
   formats->reply = reply_format.value_or(formats->request);
   if (!request_format && req.method == "POST") {
     Fail(res, formats->reply,
-         InvalidArgument("unsupported content type '" + req.get_header_value("Content-Type") +
+         InvalidArgument("unsupported content type '" + req.Header("Content-Type") +
                          "': use application/json or application/vnd.carnet.bin"));
     res.status = 415;
     return false;
   }
-  std::string protocol = req.get_header_value("Carnet-Protocol");
+  std::string protocol = req.Header("Carnet-Protocol");
   uint32_t version = 0;
   try {
     version = static_cast<uint32_t>(std::stoul(protocol));
@@ -203,10 +201,10 @@ bool SyncServer::Impl::AdmitRequest(const httplib::Request& req, httplib::Respon
   return true;
 }
 
-bool SyncServer::Impl::Admit(const httplib::Request& req, httplib::Response& res, Device* device,
+bool SyncServer::Impl::Admit(const ServerRequest& req, ServerResponse& res, Device* device,
                              Negotiated* formats, bool revoked_welcome) {
   if (!AdmitRequest(req, res, formats)) return false;
-  const std::string authorization = req.get_header_value("Authorization");
+  const std::string authorization = req.Header("Authorization");
   const std::string prefix = "Bearer ";
   if (authorization.rfind(prefix, 0) != 0 || authorization.size() == prefix.size()) {
     Fail(res, formats->reply, Status(StatusCode::kUnauthenticated, "missing bearer token"));
@@ -238,7 +236,7 @@ wire::TokenReply SyncServer::Impl::NewToken() {
   return reply;
 }
 
-void SyncServer::Impl::HandleEnroll(const httplib::Request& req, httplib::Response& res) {
+void SyncServer::Impl::HandleEnroll(const ServerRequest& req, ServerResponse& res) {
   Negotiated formats;
   if (!AdmitRequest(req, res, &formats)) return;
   // The one route without a token: bounded before it is decoded, its id checked before it is
@@ -275,7 +273,7 @@ void SyncServer::Impl::HandleEnroll(const httplib::Request& req, httplib::Respon
 }
 
 template <typename Message>
-bool SyncServer::Impl::DecodeFromDevice(const httplib::Request& req, httplib::Response& res,
+bool SyncServer::Impl::DecodeFromDevice(const ServerRequest& req, ServerResponse& res,
                                         const Device& device, const Negotiated& formats,
                                         const char* what, Message* message) {
   Status decoded = wire::Decode(req.body, formats.request, message);
@@ -293,7 +291,7 @@ bool SyncServer::Impl::DecodeFromDevice(const httplib::Request& req, httplib::Re
   return true;
 }
 
-void SyncServer::Impl::HandleToken(const httplib::Request& req, httplib::Response& res) {
+void SyncServer::Impl::HandleToken(const ServerRequest& req, ServerResponse& res) {
   Device device;
   Negotiated formats;
   wire::TokenRequest request;
@@ -308,7 +306,7 @@ void SyncServer::Impl::HandleToken(const httplib::Request& req, httplib::Respons
   Reply(res, formats.reply, reply);
 }
 
-void SyncServer::Impl::HandleWiped(const httplib::Request& req, httplib::Response& res) {
+void SyncServer::Impl::HandleWiped(const ServerRequest& req, ServerResponse& res) {
   Device device;
   Negotiated formats;
   wire::WipeConfirmation confirmation;
@@ -324,7 +322,7 @@ void SyncServer::Impl::HandleWiped(const httplib::Request& req, httplib::Respons
   Reply(res, formats.reply, reply);
 }
 
-void SyncServer::Impl::HandlePush(const httplib::Request& req, httplib::Response& res) {
+void SyncServer::Impl::HandlePush(const ServerRequest& req, ServerResponse& res) {
   Device device;
   Negotiated formats;
   wire::PushRequest push;
@@ -343,7 +341,7 @@ void SyncServer::Impl::HandlePush(const httplib::Request& req, httplib::Response
   Reply(res, formats.reply, reply.value());
 }
 
-void SyncServer::Impl::HandlePull(const httplib::Request& req, httplib::Response& res) {
+void SyncServer::Impl::HandlePull(const ServerRequest& req, ServerResponse& res) {
   Device device;
   Negotiated formats;
   if (!Admit(req, res, &device, &formats)) return;
@@ -370,7 +368,7 @@ void SyncServer::Impl::HandlePull(const httplib::Request& req, httplib::Response
   MaybeApplyRetention();
 }
 
-void SyncServer::Impl::HandleStatus(const httplib::Request& req, httplib::Response& res) {
+void SyncServer::Impl::HandleStatus(const ServerRequest& req, ServerResponse& res) {
   Device device;
   Negotiated formats;
   if (!Admit(req, res, &device, &formats)) return;
@@ -412,7 +410,7 @@ void SyncServer::Impl::MaybeApplyRetention() {
   }
 }
 
-void SyncServer::Impl::Count(const httplib::Request& req, const httplib::Response& res) {
+void SyncServer::Impl::Count(const ServerRequest& req, const ServerResponse& res) {
   // Known paths only: a scanner's thousand made-up paths must not grow the table.
   static const char* const kPaths[] = {"/v1/push",  "/v1/pull",   "/v1/status", "/v1/enroll",
                                        "/v1/token", "/v1/wiped",  "/healthz",   "/metrics"};
@@ -424,12 +422,29 @@ void SyncServer::Impl::Count(const httplib::Request& req, const httplib::Respons
   ++requests_[{path, res.status}];
 }
 
-// Prometheus text format (version 0.0.4). Served to this machine only: the scraping agent runs
-// beside the server, and device ids are not for the network at large.
-void SyncServer::Impl::HandleMetrics(const httplib::Request& req, httplib::Response& res) {
-  if (!IsLoopbackHost(req.remote_addr)) {
-    res.status = 403;
-    res.set_content("metrics are served to loopback addresses only\n", "text/plain");
+bool SyncServer::Impl::IsOperator(const ServerRequest& req) const {
+  const std::string authorization = req.Header("Authorization");
+  const std::string prefix = "Bearer ";
+  if (options_.metrics_token.empty() || authorization.rfind(prefix, 0) != 0) return false;
+  // Digests of equal length compared in constant time: the time taken says nothing of how much
+  // of the token was right, nor of its length.
+  const std::string presented = HashToken(authorization.substr(prefix.size()));
+  const std::string expected = HashToken(options_.metrics_token);
+  return presented.size() == expected.size() &&
+         CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) == 0;
+}
+
+// Prometheus text format (version 0.0.4). Device ids and last contacts are for the operator
+// only: the scraper presents the operator's token (sync/OPERATIONS.md), whatever its address,
+// since a proxy on this machine makes every client look local.
+void SyncServer::Impl::HandleMetrics(const ServerRequest& req, ServerResponse& res) {
+  if (!IsOperator(req)) {
+    res.status = 401;
+    res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"carnet-metrics\"");
+    res.SetContent(options_.metrics_token.empty()
+                       ? "metrics are off: start carnet-server serve with --metrics-token-file\n"
+                       : "metrics need the operator's token: Authorization: Bearer TOKEN\n",
+                   "text/plain");
     return;
   }
   std::string text =
@@ -491,7 +506,7 @@ void SyncServer::Impl::HandleMetrics(const httplib::Request& req, httplib::Respo
     options_.env->Log(LogLevel::kWarning,
                       "metrics: cannot list devices: " + devices.status().ToString());
   }
-  res.set_content(text, "text/plain; version=0.0.4");
+  res.SetContent(text, "text/plain; version=0.0.4");
 }
 
 Status SyncServer::Impl::Start() {
@@ -508,97 +523,61 @@ Status SyncServer::Impl::Start() {
                            "localhost), not on '" + options_.host +
                            "': serve HTTPS with a TLS certificate and key");
   }
-  if (tls) {
-    std::string error;
-    auto ssl = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-      error = ConfigureTls(&ctx, options_.tls_cert_file, options_.tls_key_file);
-      return error.empty();
-    });
-    if (!ssl->is_valid()) {
-      return InvalidArgument(error.empty() ? "cannot set up TLS: " + OpensslErrors() : error);
-    }
-    http_ = std::move(ssl);
-  } else {
-    http_ = std::make_unique<httplib::Server>();
-  }
-  http_->set_payload_max_length(wire::kMaxWireBytes);
-  // A reply goes out as headers then body: without TCP_NODELAY the body waits for the client's
-  // delayed acknowledgement of the headers, about 40 ms on Linux, on every small reply.
-  http_->set_tcp_nodelay(true);
-  const size_t workers = static_cast<size_t>(std::max(1, options_.worker_threads));
-  http_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-  // The requests of one sync follow one another at once; an idle connection is held only this
-  // long (httplib announces it in a Keep-Alive header), which is also how long Stop() may wait
-  // for a worker serving one.
-  http_->set_keep_alive_timeout(kKeepAliveTimeoutS);
+  auto route = [this](const char* method, const char* path, size_t body_limit,
+                      void (Impl::*handle)(const ServerRequest&, ServerResponse&)) {
+    return HttpRoute{method, path, body_limit,
+                     [this, handle](const ServerRequest& req, ServerResponse& res) {
+                       (this->*handle)(req, res);
+                     }};
+  };
+  std::vector<HttpRoute> routes = {
+      route("POST", "/v1/push", wire::kMaxWireBytes, &Impl::HandlePush),
+      route("POST", "/v1/pull", kSmallBodyBytes, &Impl::HandlePull),
+      route("POST", "/v1/enroll", kSmallBodyBytes, &Impl::HandleEnroll),
+      route("POST", "/v1/token", kSmallBodyBytes, &Impl::HandleToken),
+      route("POST", "/v1/wiped", kSmallBodyBytes, &Impl::HandleWiped),
+      route("GET", "/v1/status", kSmallBodyBytes, &Impl::HandleStatus),
+      route("GET", "/metrics", kSmallBodyBytes, &Impl::HandleMetrics),
+      HttpRoute{
+          "GET", "/healthz", kSmallBodyBytes,
+          [](const ServerRequest&, ServerResponse& res) { res.SetContent("ok\n", "text/plain"); }},
+  };
+  HttpHooks hooks;
   // HTTP-level decompression would inflate a small body without bound before any limit could
   // apply: bodies are compressed by the binary format itself (PROTOCOL.md).
-  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    const std::string encoding = req.get_header_value("Content-Encoding");
-    if (!encoding.empty() && encoding != "identity") {
-      Fail(res, wire::Format::kJson,
-           InvalidArgument("Content-Encoding '" + encoding + "' is not accepted"));
-      res.status = 415;
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  http_->set_exception_handler(
-      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        Fail(res, wire::Format::kJson, Internal("unexpected error while serving the request"));
-      });
-  http_->Post("/v1/push", [this](const httplib::Request& req, httplib::Response& res) {
-    HandlePush(req, res);
-  });
-  http_->Post("/v1/pull", [this](const httplib::Request& req, httplib::Response& res) {
-    HandlePull(req, res);
-  });
-  http_->Post("/v1/enroll", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleEnroll(req, res);
-  });
-  http_->Post("/v1/token", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleToken(req, res);
-  });
-  http_->Post("/v1/wiped", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleWiped(req, res);
-  });
-  http_->Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleStatus(req, res);
-  });
-  http_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleMetrics(req, res);
-  });
-  http_->set_logger(
-      [this](const httplib::Request& req, const httplib::Response& res) { Count(req, res); });
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
-  if (options_.port == 0) {
-    port_ = http_->bind_to_any_port(options_.host);
-  } else {
-    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  hooks.screen = [this](const ServerRequest& req, ServerResponse& res) {
+    const std::string encoding = req.Header("Content-Encoding");
+    if (encoding.empty() || encoding == "identity") return false;
+    Fail(res, wire::Format::kJson,
+         InvalidArgument("Content-Encoding '" + encoding + "' is not accepted"));
+    res.status = 415;
+    return true;
+  };
+  hooks.refuse = [this](int status, const std::string& message, ServerResponse& res) {
+    Fail(res, wire::Format::kJson,
+         status == 404   ? Status(StatusCode::kNotFound, message)
+         : status == 413 ? Status(StatusCode::kResourceExhausted, message)
+         : status == 503 ? Status(StatusCode::kUnavailable, message)
+         : status >= 500 ? Internal(message)
+                         : InvalidArgument(message));
+    res.status = status;
+  };
+  hooks.answered = [this](const ServerRequest& req, const ServerResponse& res) { Count(req, res); };
+  http_ = std::make_unique<HttpServer>(std::move(routes), options_.limits, options_.worker_threads,
+                                       std::move(hooks));
+  std::function<std::string(SSL_CTX*)> configure_tls;
+  if (tls) {
+    configure_tls = [this](SSL_CTX* ctx) {
+      return ConfigureTls(ctx, options_.tls_cert_file, options_.tls_key_file);
+    };
   }
-  if (port_ <= 0) {
-    return Status(StatusCode::kUnavailable,
-                  "cannot listen on " + options_.host + ":" + std::to_string(options_.port));
-  }
-  listener_ = std::thread([this] {
-    http_->listen_after_bind();
-    listener_done_ = true;
-  });
-  // httplib's stop() does nothing until the listening thread has marked the server running: a
-  // Stop() right after Start() would then leave that thread in accept() for ever (seen as a test
-  // hanging in ~ServerFixture). Return only once stop() can work.
-  while (!http_->is_running() && !listener_done_) {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
-  return Status::Ok();
+  Status started = http_->Start(options_.host, options_.port, configure_tls);
+  if (!started.ok()) http_.reset();
+  return started;
 }
 
 void SyncServer::Impl::Stop() {
-  if (!listener_.joinable()) return;
-  http_->stop();
-  listener_.join();
+  if (http_) http_->Stop();
 }
 
 SyncServer::SyncServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -1,6 +1,7 @@
-// libFuzzer target: the server's request handling after the HTTP layer. sync/server/server.cc keeps
-// its handlers behind httplib's sockets, so this drives what they do with a body: decode it, check
-// the device, hand it to a fresh SQLite ServerStore (Push, Pull, PullSnapshot), purge, dump.
+// libFuzzer target: the server's request handling after the HTTP layer. sync/server/server.cc
+// keeps its handlers behind the HTTP face's sockets, so this drives what they do with a body:
+// decode it, check the device, hand it to a fresh SQLite ServerStore (Push, Pull, PullSnapshot),
+// purge, dump.
 //
 // An input is a sequence of requests, each [what: 1 byte][size: 2 bytes, little-endian][body]:
 // what & 1 picks tablet-a or tablet-b, what & 2 a pull (else a push), what & 4 the binary format

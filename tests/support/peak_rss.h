@@ -6,9 +6,10 @@
 
 namespace carnet::testing {
 
-// VmHWM of /proc/self/status, in KiB; -1 where it cannot be read.
-inline long PeakRssKib() {
-  std::ifstream status("/proc/self/status");
+// VmHWM of /proc/self/status (or of process `pid`'s), in KiB; -1 where it cannot be read.
+inline long PeakRssKib(int pid = 0) {
+  std::ifstream status(pid == 0 ? "/proc/self/status"
+                                : "/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {
     if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
   }

@@ -1,5 +1,5 @@
 // /metrics in Prometheus text format (sync/OPERATIONS.md): what the server counted, as a
-// monitoring agent on the same machine reads it.
+// monitoring agent with the operator's token reads it.
 #include <algorithm>
 
 #include <catch2/catch.hpp>
@@ -8,6 +8,15 @@
 
 using namespace carnet;
 using namespace carnet::testing;
+
+namespace {
+
+RawReply Scrape(const ServerFixture& server) {
+  return RawClient(server.port(), "")
+      .Get("/metrics", {{"Authorization", std::string("Bearer ") + kMetricsToken}});
+}
+
+}  // namespace
 
 TEST_CASE("/metrics counts requests, operations and entries, and each device's last contact",
           "[server][metrics]") {
@@ -21,7 +30,7 @@ TEST_CASE("/metrics counts requests, operations and entries, and each device's l
   RawClient stranger(server.port(), "not-a-token");
   CHECK(stranger.Send("/v1/pull", wire::PullRequest{}).status == 401);
 
-  RawReply metrics = RawClient(server.port(), "").Get("/metrics", {});
+  RawReply metrics = Scrape(server);
   REQUIRE(metrics.status == 200);
   CHECK(metrics.content_type.rfind("text/plain", 0) == 0);
   const std::string& text = metrics.body;
@@ -70,7 +79,7 @@ TEST_CASE("/metrics counts the fields holding a concurrent value kept for review
   SYNC_REQUIRE_OK(kept);
   REQUIRE(kept->size() == 1);
 
-  RawReply metrics = RawClient(server.port(), "").Get("/metrics", {});
+  RawReply metrics = Scrape(server);
   REQUIRE(metrics.status == 200);
   INFO(metrics.body);
   CHECK(metrics.body.find("\ncarnet_register_conflicts 1\n") != std::string::npos);

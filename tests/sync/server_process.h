@@ -85,6 +85,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
 
   // SIGKILL: no request in flight finishes, nothing is flushed.

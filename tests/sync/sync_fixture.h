@@ -33,6 +33,8 @@ namespace carnet::testing {
 constexpr const char* kNorth = "bassin-nord";
 constexpr const char* kSouth = "bassin-sud";
 constexpr const char* kEast = "bassin-est";
+// The operator's token the fixture's server serves /metrics to.
+constexpr const char* kMetricsToken = "operator-metrics-token-for-tests";
 
 inline SyncOptions ServerSyncOptions(const std::string& token) {
   SyncOptions options = TestSyncOptions(token);
@@ -58,6 +60,7 @@ class ServerFixture {
 
   void Start(int port = 0) {
     ServerOptions options{"127.0.0.1", port, &env_, store_.get()};
+    options.metrics_token = kMetricsToken;
     if (tune_server) tune_server(&options);
     server_ = std::make_unique<SyncServer>(options);
     SYNC_REQUIRE_OK(server_->Start());
