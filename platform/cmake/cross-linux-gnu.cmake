@@ -19,15 +19,8 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${CARNET_CROSS_TRIPLET}/pkgconfig:/usr/share/pkgconfig)
 unset(ENV{PKG_CONFIG_PATH})
 
-# cereal is headers only, but Debian installs its CMake package under the build machine's
-# multiarch folder, where a search for the target's packages does not look.
-if(NOT cereal_DIR)
-  execute_process(COMMAND dpkg-architecture -qDEB_BUILD_MULTIARCH
-    OUTPUT_VARIABLE carnet_build_multiarch OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-  if(EXISTS /usr/lib/${carnet_build_multiarch}/cmake/cereal)
-    set(cereal_DIR /usr/lib/${carnet_build_multiarch}/cmake/cereal CACHE PATH "cereal's package")
-  endif()
-endif()
+# cereal is headers only; Debian's CMake package for it is the build machine's (cereal/).
+set(cereal_DIR ${CMAKE_CURRENT_LIST_DIR}/cereal CACHE PATH "cereal's package" FORCE)
 
 # Test binaries run under qemu-user (ctest, and catch_discover_tests when it lists their tests)
 # with the target's multiarch runtime: its loader, libc and libstdc++ from /lib/<triplet>, as
