@@ -362,7 +362,7 @@ Result<std::vector<Operation>> Store::PendingOperations(uint64_t after_seq, size
   if (!st.ok()) return st.status();
   sqlite::Statement* s = *st;
   s->Bind(1, static_cast<int64_t>(after_seq));
-  s->Bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  s->Bind(2, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
   std::vector<Operation> ops;
   Status status;
   while (s->Step(&status)) {
