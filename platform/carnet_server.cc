@@ -74,7 +74,7 @@ const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> commands = {
       {"serve",
        {"listen", "tls-cert", "tls-key", "threads", "retention-days", "retention-action",
-        "token-days"},
+        "token-days", "metrics-token-file"},
        {"plain-http"}},
       {"enroll", {"device", "adviser", "territory", "code-hours", "token-days"}, {"token"}},
       {"devices", {}, {}},
